@@ -1,0 +1,51 @@
+"""LocalRuntime: every shard lives in this process, on this event loop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from questline.engine.address import Address
+from questline.engine.runtime import EngineConfig, Runtime
+from questline.engine.shard import ShardHost
+from questline.storage.shard_store import ShardStore
+
+
+def build_shard(shard: int, config: EngineConfig, router) -> ShardHost:
+    """A shard host configured from ``config`` (shared by both runtimes)."""
+    return ShardHost(
+        shard,
+        ShardStore(config.shard_path(shard), config.durability),
+        config.classes_by_kind(),
+        router,
+        durability=config.durability,
+        snapshot_interval=config.snapshot_interval,
+        max_resident=config.max_resident,
+        clock=config.clock,
+    )
+
+
+class LocalRuntime(Runtime):
+    name = "local"
+
+    def __init__(self, config: EngineConfig) -> None:
+        super().__init__(config)
+        self.hosts: list[ShardHost] = []
+
+    async def start(self) -> None:
+        self.hosts = [build_shard(i, self.config, self._route) for i in range(self.config.shards)]
+        for host in self.hosts:
+            await host.start()
+
+    async def stop(self) -> None:
+        for host in self.hosts:
+            await host.stop()
+        self.hosts = []
+
+    async def _route(self, address: Address, method: str, args: tuple) -> Any:
+        return await self.call(address, method, *args)
+
+    async def call(self, address: Address, method: str, *args: Any) -> Any:
+        return await self.hosts[self.shard_of(address)].submit(address, method, args)
+
+    async def health(self) -> list[dict[str, Any]]:
+        return [host.health() for host in self.hosts]

@@ -1,0 +1,517 @@
+"""The shard host: many virtual actors in one event loop, over one SQLite file.
+
+Turn-based execution: each activation has a mailbox drained by one task, so an
+actor runs one message at a time to completion, while different actors
+interleave at their ``await`` points.
+
+Output gate: a finished turn's writes are applied in memory (the next turn sees
+them) and appended to the pending journal; its reply, and the messages it
+``tell``s, are released only once the journal batch holding every write up to
+that point is committed. The writer commits whatever accumulated while the
+previous commit ran, so one fsync covers every turn of a burst (group commit).
+``relaxed`` durability releases replies at once and commits on a short timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import inspect
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from questline.engine.actor import ALARM_KEY, Actor, ActorContext, Storage, decode_value, public_methods
+from questline.engine.address import Address
+from questline.engine.errors import ShardUnavailable, UnknownActorKind, UnknownMethod
+from questline.storage.shard_store import JournalEntry, ShardStore, Snapshot, StorageFault
+
+log = logging.getLogger("questline.engine")
+
+Router = Callable[[Address, str, tuple[Any, ...]], Awaitable[Any]]
+
+_ALARM_MESSAGE = "__alarm__"
+_ALARM_RETRY_MS = 1000
+_YIELD_EVERY = 64
+
+
+def wall_clock_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class _Activation:
+    """One resident actor: its instance, storage, mailbox and bookkeeping."""
+
+    __slots__ = ("address", "actor_id", "cls", "storage", "actor", "mailbox", "running",
+                 "alive", "dirty", "last_seq")
+
+    def __init__(self, address: Address, cls: type[Actor]) -> None:
+        self.address = address
+        self.actor_id = address.id
+        self.cls = cls
+        self.storage: Storage | None = None
+        self.actor: Actor | None = None
+        self.mailbox: deque[tuple[str, tuple[Any, ...], asyncio.Future | None]] = deque()
+        self.running = False
+        self.alive = True
+        self.dirty = False  # committed writes not yet covered by a snapshot
+        self.last_seq = 0
+
+
+class ShardHost:
+    """Hosts the actors placed on one shard and owns that shard's store."""
+
+    def __init__(
+        self,
+        shard_id: int,
+        store: ShardStore,
+        actor_classes: dict[str, type[Actor]],
+        router: Router,
+        *,
+        durability: str = "strict",
+        snapshot_interval: float = 5.0,
+        max_resident: int = 50_000,
+        relaxed_flush_interval: float = 0.02,
+        clock: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self.shard_id = shard_id
+        self.store = store
+        self.classes = actor_classes
+        self._methods = {kind: public_methods(cls) for kind, cls in actor_classes.items()}
+        # Plain (non-async) methods can run inline when their actor is idle.
+        self._sync_methods = {
+            kind: frozenset(m for m in methods if not inspect.iscoroutinefunction(getattr(actor_classes[kind], m)))
+            for kind, methods in self._methods.items()
+        }
+        self.router = router
+        self.strict = durability == "strict"
+        self.snapshot_interval = snapshot_interval
+        self.max_resident = max_resident
+        self.relaxed_flush_interval = relaxed_flush_interval
+        self.clock = clock
+
+        self._acts: OrderedDict[str, _Activation] = OrderedDict()
+        self._seq = 0
+        self._committed_seq = 0
+        self._journal: list[JournalEntry] = []
+        self._snapshots: dict[str, Snapshot] = {}
+        self._truncate_upto: int | None = None
+        self._alarm_writes: dict[str, int | None] = {}
+        # Snapshots handed to the writer but not yet committed: loads must see them.
+        self._snap_inflight: dict[str, Snapshot] = {}
+        # Replies (and outgoing tells) waiting for the journal to reach a sequence number.
+        self._gate: deque[tuple[int, asyncio.Future | None, bool, Any, list]] = deque()
+
+        self._alarms: dict[str, int] = {}
+        self._alarm_heap: list[tuple[int, str]] = []
+        self._alarm_wake = asyncio.Event()
+        self._work = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self._running = False
+        self._writing = False
+        self.stats = {"turns": 0, "commits": 0, "committed_turns": 0, "activations": 0,
+                      "evictions": 0, "alarms_fired": 0, "storage_faults": 0}
+
+    # -- lifecycle -------------------------------------------------------------
+    async def start(self) -> None:
+        self._seq = self._committed_seq = await self.store.open()
+        for actor_id, at in await self.store.load_alarms():
+            self._alarms[actor_id] = at
+            heapq.heappush(self._alarm_heap, (at, actor_id))
+        self._running = True
+        self._tasks = [
+            asyncio.create_task(self._writer(), name=f"shard{self.shard_id}-writer"),
+            asyncio.create_task(self._alarm_loop(), name=f"shard{self.shard_id}-alarms"),
+            asyncio.create_task(self._snapshot_loop(), name=f"shard{self.shard_id}-snapshots"),
+        ]
+
+    async def stop(self) -> None:
+        """Drain, snapshot every dirty actor, commit, and close the file."""
+        if not self._running:
+            return
+        for act in list(self._acts.values()):
+            while act.running or act.mailbox:
+                await asyncio.sleep(0.001)
+        self._running = False
+        writer, *others = self._tasks
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        self._take_snapshot()
+        # Let the writer commit everything, including the final snapshot, then stop it.
+        while self._journal or self._snapshots or self._alarm_writes or self._gate or self._writing:
+            if writer.done():
+                break
+            await asyncio.sleep(0.002)
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
+        await self.store.close()
+
+    @property
+    def resident(self) -> int:
+        return len(self._acts)
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "shard": self.shard_id,
+            "running": self._running,
+            "resident": len(self._acts),
+            "seq": self._seq,
+            "committed_seq": self._committed_seq,
+            "pending_alarms": len(self._alarms),
+            **self.stats,
+        }
+
+    # -- messaging -------------------------------------------------------------
+    def submit(self, address: Address, method: str, args: tuple[Any, ...]) -> asyncio.Future:
+        """Queue a message for an actor; the future resolves with the (gated) reply."""
+        fut = asyncio.get_running_loop().create_future()
+        try:
+            act = self._activation(address)
+            if method not in self._methods[address.kind]:
+                raise UnknownMethod(f"{address.kind} has no method {method!r}")
+            if not self._running:
+                raise ShardUnavailable(f"shard {self.shard_id} is not running")
+        except Exception as exc:
+            fut.set_exception(exc)
+            return fut
+        if (not act.running and act.actor is not None and not act.mailbox
+                and method in self._sync_methods[address.kind]):
+            self._turn_inline(act, method, args, fut)
+        else:
+            self._enqueue(act, method, args, fut)
+        return fut
+
+    async def call(self, address: Address, method: str, *args: Any) -> Any:
+        return await self.submit(address, method, args)
+
+    async def run_batch(self, items: list[tuple[str, str, str, tuple]]) -> list[tuple[bool, Any]]:
+        """Run many messages (kind, key, method, args); one (ok, value) per item, in order."""
+        futs = [self.submit(Address(kind, key), method, args) for kind, key, method, args in items]
+        out: list[tuple[bool, Any]] = []
+        for fut in futs:
+            try:
+                out.append((True, await fut))
+            except Exception as exc:  # carried back to the caller, re-raised there
+                out.append((False, exc))
+        return out
+
+    def _activation(self, address: Address) -> _Activation:
+        actor_id = address.id
+        act = self._acts.get(actor_id)
+        if act is not None:
+            self._acts.move_to_end(actor_id)
+            return act
+        cls = self.classes.get(address.kind)
+        if cls is None:
+            raise UnknownActorKind(f"no actor kind {address.kind!r}")
+        act = _Activation(address, cls)
+        self._acts[actor_id] = act
+        self._evict_idle()
+        return act
+
+    def _enqueue(self, act: _Activation, method: str, args: tuple, fut: asyncio.Future | None) -> None:
+        act.mailbox.append((method, args, fut))
+        if not act.running:
+            act.running = True
+            asyncio.create_task(self._drain(act))
+
+    # -- turns -----------------------------------------------------------------
+    async def _drain(self, act: _Activation) -> None:
+        try:
+            if act.actor is None:
+                try:
+                    await self._activate(act)
+                except Exception as exc:
+                    self._fail_mailbox(act, exc)
+                    return
+            done = 0
+            while act.mailbox and act.alive:
+                method, args, fut = act.mailbox.popleft()
+                await self._turn(act, method, args, fut)
+                done += 1
+                if done % _YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+            if not act.alive:
+                self._fail_mailbox(act, ShardUnavailable(f"shard {self.shard_id} was reset"))
+        finally:
+            act.running = False
+
+    def _fail_mailbox(self, act: _Activation, exc: Exception) -> None:
+        while act.mailbox:
+            _, _, fut = act.mailbox.popleft()
+            if fut is not None and not fut.done():
+                fut.set_exception(exc)
+        if self._acts.get(act.actor_id) is act and act.actor is None:
+            del self._acts[act.actor_id]
+
+    async def _activate(self, act: _Activation) -> None:
+        snap = self._snap_inflight.get(act.actor_id)
+        if snap is None:
+            try:
+                snap = await self.store.load(act.actor_id)
+            except StorageFault as exc:
+                raise ShardUnavailable(str(exc)) from exc
+        committed = dict(snap.state) if snap is not None else {}
+        act.last_seq = snap.seq if snap is not None else 0
+        act.storage = Storage(committed)
+        await self._instantiate(act)
+        self.stats["activations"] += 1
+
+    async def _instantiate(self, act: _Activation) -> None:
+        """Build the actor object from committed state and run ``on_activate`` as a turn."""
+        assert act.storage is not None
+        ctx = ActorContext(act.address, act.storage, self.clock, self._call_out)
+        act.actor = act.cls(ctx)
+        result = act.actor.on_activate()
+        if inspect.isawaitable(result):
+            await result
+        self._finish_turn(act, None, True, None)
+
+    def _turn_inline(self, act: _Activation, method: str, args: tuple, fut: asyncio.Future) -> None:
+        """Fast path: a plain method on an idle actor runs to completion right here.
+
+        It cannot interleave with another turn of this actor (nothing awaits), so
+        the turn-based contract holds without a mailbox task.
+        """
+        actor = act.actor
+        assert actor is not None and act.storage is not None
+        actor.ctx.outbox = []
+        self.stats["turns"] += 1
+        try:
+            result = getattr(actor, method)(*args)
+        except Exception as exc:
+            act.storage.discard_writes()
+            # Rebuilding may await on_activate: do it in the mailbox task, before anything else.
+            act.actor = None
+            act.running = True
+            asyncio.create_task(self._reactivate_then_drain(act, fut, exc))
+            return
+        self._finish_turn(act, fut, True, result)
+
+    async def _reactivate_then_drain(self, act: _Activation, fut: asyncio.Future, exc: Exception) -> None:
+        try:
+            await self._instantiate(act)
+        except Exception:
+            log.exception("re-activation of %s failed", act.actor_id)
+            act.alive = False
+            self._acts.pop(act.actor_id, None)
+        self._release(fut, False, exc, [])
+        act.running = False
+        if act.mailbox:
+            act.running = True
+            await self._drain(act)
+
+    async def _turn(self, act: _Activation, method: str, args: tuple, fut: asyncio.Future | None) -> None:
+        actor = act.actor
+        assert actor is not None and act.storage is not None
+        actor.ctx.outbox = []
+        self.stats["turns"] += 1
+        try:
+            if method == _ALARM_MESSAGE:
+                due = act.storage.get(ALARM_KEY)
+                if due is None or due > self.clock():
+                    return  # cancelled or moved since it was queued
+                act.storage.delete(ALARM_KEY)
+                self.stats["alarms_fired"] += 1
+                result = actor.on_alarm()
+            else:
+                result = getattr(actor, method)(*args)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as exc:
+            act.storage.discard_writes()
+            if method == _ALARM_MESSAGE:
+                self._schedule_alarm(act.actor_id, self.clock() + _ALARM_RETRY_MS, persist=False)
+            # Rebuild the instance so attribute caches cannot keep half-done work.
+            try:
+                await self._instantiate(act)
+            except Exception:
+                log.exception("re-activation of %s failed", act.actor_id)
+                act.alive = False
+                self._acts.pop(act.actor_id, None)
+            self._release(fut, False, exc, [])
+            return
+        self._finish_turn(act, fut, True, result)
+
+    def _finish_turn(self, act: _Activation, fut: asyncio.Future | None, ok: bool, value: Any) -> None:
+        assert act.storage is not None and act.actor is not None
+        outbox = act.actor.ctx.outbox
+        act.actor.ctx.outbox = []
+        if not act.alive:
+            self._release(fut, False, ShardUnavailable(f"shard {self.shard_id} was reset"), [])
+            return
+        writes = act.storage.take_writes()
+        if writes:
+            self._seq += 1
+            act.last_seq = self._seq
+            act.dirty = True
+            self._journal.append(JournalEntry(self._seq, act.actor_id, writes))
+            if ALARM_KEY in writes:
+                raw = writes[ALARM_KEY]
+                at = None if raw is None else int(decode_value(raw))
+                self._alarm_writes[act.actor_id] = at
+                if at is None:
+                    self._alarms.pop(act.actor_id, None)
+                else:
+                    self._schedule_alarm(act.actor_id, at, persist=False)
+            self._work.set()
+        self._release(fut, ok, value, outbox)
+
+    def _release(self, fut: asyncio.Future | None, ok: bool, value: Any, outbox: list) -> None:
+        """Deliver a reply now if nothing it may depend on is still uncommitted."""
+        if not self.strict or (self._committed_seq >= self._seq and not self._gate):
+            self._deliver(fut, ok, value, outbox)
+        else:
+            self._gate.append((self._seq, fut, ok, value, outbox))
+
+    def _deliver(self, fut: asyncio.Future | None, ok: bool, value: Any, outbox: list) -> None:
+        if fut is not None and not fut.done():
+            if ok:
+                fut.set_result(value)
+            else:
+                fut.set_exception(value)
+        for address, method, args in outbox:
+            asyncio.create_task(self._send_out(address, method, args))
+
+    async def _send_out(self, address: Address, method: str, args: tuple) -> None:
+        try:
+            await self._call_out(address, method, *args)
+        except Exception:
+            log.warning("tell %s.%s to %s failed", address.kind, method, address.key, exc_info=True)
+
+    async def _call_out(self, address: Address, method: str, *args: Any) -> Any:
+        return await self.router(address, method, args)
+
+    # -- group commit ----------------------------------------------------------
+    async def _writer(self) -> None:
+        while True:
+            await self._work.wait()
+            self._work.clear()
+            if not self.strict:
+                await asyncio.sleep(self.relaxed_flush_interval)
+            try:
+                await self._flush_once()
+            except StorageFault as exc:
+                self._storage_failed(exc)
+
+    async def _flush_once(self) -> None:
+        if not (self._journal or self._snapshots or self._alarm_writes):
+            return
+        journal, self._journal = self._journal, []
+        snapshots, self._snapshots = self._snapshots, {}
+        alarms, self._alarm_writes = self._alarm_writes, {}
+        truncate, self._truncate_upto = self._truncate_upto, None
+        upto = self._seq
+        self._snap_inflight.update(snapshots)
+        self._writing = True
+        try:
+            await self.store.commit(journal, list(snapshots.values()), alarms, truncate)
+        finally:
+            self._writing = False
+            for actor_id, snap in snapshots.items():
+                if self._snap_inflight.get(actor_id) is snap:
+                    del self._snap_inflight[actor_id]
+        self.stats["commits"] += 1
+        self.stats["committed_turns"] += len(journal)
+        self._committed_seq = max(self._committed_seq, upto)
+        gate = self._gate
+        while gate and gate[0][0] <= self._committed_seq:
+            _, fut, ok, value, outbox = gate.popleft()
+            self._deliver(fut, ok, value, outbox)
+
+    def _storage_failed(self, exc: StorageFault) -> None:
+        """A commit failed: acknowledge nothing it covered and drop in-memory state.
+
+        Every actor is reloaded from what is durably on disk on its next message.
+        """
+        log.error("shard %s: commit failed: %s", self.shard_id, exc)
+        self.stats["storage_faults"] += 1
+        err = ShardUnavailable(f"shard {self.shard_id}: storage unavailable ({exc})")
+        while self._gate:
+            _, fut, _, _, _ = self._gate.popleft()
+            if fut is not None and not fut.done():
+                fut.set_exception(err)
+        self._journal.clear()
+        self._snapshots.clear()
+        self._alarm_writes.clear()
+        self._truncate_upto = None
+        for act in self._acts.values():
+            act.alive = False
+        self._acts.clear()
+        self._committed_seq = self._seq
+
+    # -- snapshots and passivation --------------------------------------------
+    async def _snapshot_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.snapshot_interval)
+            self._take_snapshot()
+
+    def _take_snapshot(self) -> None:
+        """Snapshot every dirty resident actor and truncate the journal behind them.
+
+        Runs between turns, so the state of every actor is consistent with the
+        journal up to ``self._seq``; evicted actors were snapshotted on eviction.
+        """
+        for act in self._acts.values():
+            if act.dirty and act.storage is not None:
+                self._snapshots[act.actor_id] = Snapshot(act.actor_id, act.last_seq, dict(act.storage.committed))
+                act.dirty = False
+        self._truncate_upto = self._seq
+        self._work.set()
+
+    def _evict_idle(self) -> None:
+        """Passivation: keep at most ``max_resident`` actors, evicting the least recently used idle ones."""
+        excess = len(self._acts) - self.max_resident
+        if excess <= 0:
+            return
+        for actor_id in list(self._acts)[: excess * 4 + 8]:
+            if excess <= 0:
+                break
+            act = self._acts[actor_id]
+            if act.running or act.mailbox or act.actor is None:
+                continue
+            if act.dirty and act.storage is not None:
+                snap = Snapshot(actor_id, act.last_seq, dict(act.storage.committed))
+                self._snapshots[actor_id] = snap
+                self._snap_inflight[actor_id] = snap
+                self._work.set()
+            del self._acts[actor_id]
+            self.stats["evictions"] += 1
+            excess -= 1
+
+    # -- alarms ----------------------------------------------------------------
+    def _schedule_alarm(self, actor_id: str, at: int, persist: bool) -> None:
+        self._alarms[actor_id] = at
+        heapq.heappush(self._alarm_heap, (at, actor_id))
+        if persist:
+            self._alarm_writes[actor_id] = at
+        self._alarm_wake.set()
+
+    async def _alarm_loop(self) -> None:
+        while True:
+            now = self.clock()
+            while self._alarm_heap and self._alarm_heap[0][0] <= now:
+                at, actor_id = heapq.heappop(self._alarm_heap)
+                if self._alarms.get(actor_id) != at:
+                    continue  # superseded
+                self._alarms.pop(actor_id, None)
+                address = Address.parse(actor_id)
+                if address.kind not in self.classes:
+                    continue
+                try:
+                    act = self._activation(address)
+                except Exception:
+                    log.exception("alarm for %s could not be delivered", actor_id)
+                    continue
+                self._enqueue(act, _ALARM_MESSAGE, (), None)
+            self._alarm_wake.clear()
+            delay = 1.0
+            if self._alarm_heap:
+                delay = min(delay, max(0.0, (self._alarm_heap[0][0] - self.clock()) / 1000))
+            try:
+                await asyncio.wait_for(self._alarm_wake.wait(), timeout=max(delay, 0.005))
+            except TimeoutError:
+                pass

@@ -1,0 +1,205 @@
+"""One shard's SQLite file: the write-ahead journal, actor snapshots and alarms.
+
+Every committed turn that wrote something is one journal row; the shard host
+hands rows over in batches and each batch is one transaction (group commit).
+Snapshots hold an actor's whole state as of a journal sequence number and are
+checksummed; the journal is truncated behind them. Recovery folds the journal
+tail into the snapshots, so an actor is always loaded from one row.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+import aiosqlite
+import msgspec
+
+Durability = Literal["strict", "relaxed"]
+
+_state_encoder = msgspec.msgpack.Encoder()
+_state_decoder = msgspec.msgpack.Decoder(dict[str, bytes])
+_writes_decoder = msgspec.msgpack.Decoder(dict[str, bytes | None])
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS journal (
+    seq    INTEGER PRIMARY KEY,
+    actor  TEXT NOT NULL,
+    writes BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    actor TEXT PRIMARY KEY,
+    seq   INTEGER NOT NULL,
+    state BLOB NOT NULL,
+    crc   INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alarms (
+    actor TEXT PRIMARY KEY,
+    at    INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+class StorageFault(Exception):
+    """The shard's database could not be read or written."""
+
+
+class CorruptSnapshot(StorageFault):
+    """A snapshot row failed its checksum: never serve state that may be wrong."""
+
+
+class JournalEntry(NamedTuple):
+    seq: int
+    actor: str
+    writes: dict[str, bytes | None]
+
+
+class Snapshot(NamedTuple):
+    actor: str
+    seq: int
+    state: dict[str, bytes]
+
+
+def encode_state(state: dict[str, bytes]) -> bytes:
+    return _state_encoder.encode(state)
+
+
+def apply_writes(state: dict[str, bytes], writes: dict[str, bytes | None]) -> None:
+    for key, raw in writes.items():
+        if raw is None:
+            state.pop(key, None)
+        else:
+            state[key] = raw
+
+
+class ShardStore:
+    """Async access to one shard file. All statements run in order on one connection."""
+
+    def __init__(self, path: Path, durability: Durability = "strict") -> None:
+        self.path = Path(path)
+        self.durability = durability
+        self._db: aiosqlite.Connection | None = None
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise StorageFault(f"{self.path}: store is not open")
+        return self._db
+
+    async def open(self) -> int:
+        """Open (creating if needed), recover, and return the highest sequence number seen."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = await aiosqlite.connect(self.path, isolation_level=None)
+            sync = "FULL" if self.durability == "strict" else "NORMAL"
+            await self.db.executescript(
+                f"PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA busy_timeout=5000;"
+            )
+            await self.db.executescript(_SCHEMA)
+            return await self._recover()
+        except aiosqlite.Error as exc:
+            raise StorageFault(f"{self.path}: {exc}") from exc
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    async def _recover(self) -> int:
+        """Fold the journal tail into snapshots so every actor loads from one row."""
+        cur = await self.db.execute("SELECT seq, actor, writes FROM journal ORDER BY seq")
+        rows = await cur.fetchall()
+        cur = await self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM snapshots")
+        (max_seq,) = await cur.fetchone()
+        if not rows:
+            return int(max_seq)
+        folded: dict[str, Snapshot] = {}
+        for seq, actor, raw_writes in rows:
+            snap = folded.get(actor)
+            if snap is None:
+                snap = await self.load(actor) or Snapshot(actor, 0, {})
+            if seq > snap.seq:
+                apply_writes(snap.state, _writes_decoder.decode(raw_writes))
+                snap = Snapshot(actor, seq, snap.state)
+            folded[actor] = snap
+        last = rows[-1][0]
+        await self.commit([], list(folded.values()), {}, truncate_upto=last)
+        return max(int(max_seq), int(last))
+
+    async def load(self, actor: str) -> Snapshot | None:
+        """The actor's state, or None if it has never been written."""
+        try:
+            cur = await self.db.execute(
+                "SELECT seq, state, crc FROM snapshots WHERE actor = ?", (actor,)
+            )
+            row = await cur.fetchone()
+        except aiosqlite.Error as exc:
+            raise StorageFault(f"{self.path}: {exc}") from exc
+        if row is None:
+            return None
+        seq, blob, crc = row
+        if zlib.crc32(blob) != crc:
+            raise CorruptSnapshot(
+                f"{self.path}: snapshot of {actor!r} fails its checksum; refusing to load it"
+            )
+        return Snapshot(actor, seq, _state_decoder.decode(blob))
+
+    async def load_alarms(self) -> list[tuple[str, int]]:
+        cur = await self.db.execute("SELECT actor, at FROM alarms")
+        return [(a, int(t)) for a, t in await cur.fetchall()]
+
+    async def commit(
+        self,
+        journal: list[JournalEntry],
+        snapshots: list[Snapshot],
+        alarms: dict[str, int | None],
+        truncate_upto: int | None = None,
+    ) -> None:
+        """Write one group-commit batch as a single transaction."""
+        if truncate_upto is not None:
+            # Rows at or below the truncation point are covered by the snapshots.
+            journal = [e for e in journal if e.seq > truncate_upto]
+        db = self.db
+        try:
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                if journal:
+                    await db.executemany(
+                        "INSERT INTO journal (seq, actor, writes) VALUES (?, ?, ?)",
+                        [(e.seq, e.actor, _state_encoder.encode(e.writes)) for e in journal],
+                    )
+                if snapshots:
+                    rows = []
+                    for s in snapshots:
+                        blob = encode_state(s.state)
+                        rows.append((s.actor, s.seq, blob, zlib.crc32(blob)))
+                    await db.executemany(
+                        "INSERT INTO snapshots (actor, seq, state, crc) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT(actor) DO UPDATE SET seq=excluded.seq, "
+                        "state=excluded.state, crc=excluded.crc WHERE excluded.seq >= snapshots.seq",
+                        rows,
+                    )
+                if alarms:
+                    await db.executemany(
+                        "DELETE FROM alarms WHERE actor = ?",
+                        [(a,) for a, at in alarms.items() if at is None],
+                    )
+                    await db.executemany(
+                        "INSERT OR REPLACE INTO alarms (actor, at) VALUES (?, ?)",
+                        [(a, at) for a, at in alarms.items() if at is not None],
+                    )
+                if truncate_upto is not None:
+                    await db.execute("DELETE FROM journal WHERE seq <= ?", (truncate_upto,))
+                await db.execute("COMMIT")
+            except BaseException:
+                try:
+                    await db.execute("ROLLBACK")
+                except aiosqlite.Error:
+                    pass
+                raise
+        except aiosqlite.Error as exc:
+            raise StorageFault(f"{self.path}: {exc}") from exc
+
+    async def checkpoint(self) -> None:
+        await self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
