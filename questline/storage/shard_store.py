@@ -9,6 +9,10 @@ tail into the snapshots, so an actor is always loaded from one row.
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
+import os
+import time
 import zlib
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -76,10 +80,27 @@ def apply_writes(state: dict[str, bytes], writes: dict[str, bytes | None]) -> No
 class ShardStore:
     """Async access to one shard file. All statements run in order on one connection."""
 
-    def __init__(self, path: Path, durability: Durability = "strict") -> None:
+    def __init__(self, path: Path, durability: Durability = "strict", lock_timeout: float = 30.0) -> None:
         self.path = Path(path)
         self.durability = durability
+        self.lock_timeout = lock_timeout
         self._db: aiosqlite.Connection | None = None
+        self._lock_fd: int | None = None
+
+    async def _acquire_owner_lock(self) -> None:
+        """One shard file, one owner process: wait until a previous owner (even a killed one) is gone."""
+        fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + self.lock_timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(fd)
+                    raise StorageFault(f"{self.path}: held by another process (lock {self.path}.lock)") from None
+                await asyncio.sleep(0.1)
+        self._lock_fd = fd
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -90,6 +111,7 @@ class ShardStore:
     async def open(self) -> int:
         """Open (creating if needed), recover, and return the highest sequence number seen."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        await self._acquire_owner_lock()
         try:
             self._db = await aiosqlite.connect(self.path, isolation_level=None)
             sync = "FULL" if self.durability == "strict" else "NORMAL"
@@ -105,6 +127,9 @@ class ShardStore:
         if self._db is not None:
             await self._db.close()
             self._db = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
 
     async def _recover(self) -> int:
         """Fold the journal tail into snapshots so every actor loads from one row."""

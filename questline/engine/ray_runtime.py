@@ -1,0 +1,242 @@
+"""RayRuntime: each shard is one Ray actor hosting many virtual actors.
+
+One Ray actor per user would be one OS process per user; instead a shard
+process hosts a ``ShardHost`` (the same code LocalRuntime runs in-process).
+A Ray call costs ~1-2 ms here while a batch of hundreds costs about the
+same, so the client coalesces messages per shard: whatever arrives while a
+batch is in flight leaves in the next one (at most ``max_inflight_batches``
+per shard in flight, at most ``max_batch`` messages each). Shards are
+independent: a slow shard never delays calls to another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import pickle
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray.exceptions import RayActorError, RayError
+
+from questline.engine.address import Address, place
+from questline.engine.errors import ActorError, ShardUnavailable
+from questline.engine.runtime import EngineConfig, Runtime
+
+log = logging.getLogger("questline.engine")
+
+NAMESPACE = "questline"
+
+Item = tuple[str, str, str, tuple]
+
+
+def shard_actor_name(config: EngineConfig, shard: int) -> str:
+    """Front doors of one deployment (same data dir) attach to the same shard actors."""
+    digest = hashlib.blake2b(str(Path(config.data_dir).resolve()).encode(), digest_size=6).hexdigest()
+    return f"questline-shard-{shard}-of-{config.shards}-{digest}"
+
+
+def _portable(exc: Exception) -> Exception:
+    """Exceptions cross the Ray hop by pickling; one that cannot is carried as ActorError."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        return ActorError(f"{type(exc).__name__}: {exc}")
+
+
+class _ShardLink:
+    """Client side of one shard: micro-batches messages into Ray calls and demultiplexes replies."""
+
+    def __init__(self, shard: int, handle: Any, max_batch: int, max_inflight: int) -> None:
+        self.shard = shard
+        self.handle = handle
+        self.max_batch = max_batch
+        self.max_inflight = max_inflight
+        self.queue: list[tuple[Item, asyncio.Future]] = []
+        self.inflight = 0
+        self.scheduled = False
+        self.batches_sent = 0
+        self.messages_sent = 0
+
+    def submit(self, item: Item) -> asyncio.Future:
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self.queue.append((item, fut))
+        if not self.scheduled and self.inflight < self.max_inflight:
+            # Flush on the next loop iteration: everything submitted in this one rides along.
+            self.scheduled = True
+            loop.call_soon(self._flush)
+        return fut
+
+    def _flush(self) -> None:
+        self.scheduled = False
+        while self.queue and self.inflight < self.max_inflight:
+            batch = self.queue[: self.max_batch]
+            del self.queue[: self.max_batch]
+            self.inflight += 1
+            asyncio.create_task(self._send(batch))
+
+    async def _send(self, batch: list[tuple[Item, asyncio.Future]]) -> None:
+        try:
+            results = await self.handle.run_batch.remote([item for item, _ in batch])
+        except (RayActorError, RayError) as exc:
+            err = ShardUnavailable(f"shard {self.shard} unavailable: {type(exc).__name__}")
+            results = [(False, err)] * len(batch)
+        except Exception as exc:  # transport failure: nothing was acknowledged
+            err = ShardUnavailable(f"shard {self.shard} call failed: {exc}")
+            results = [(False, err)] * len(batch)
+        finally:
+            self.inflight -= 1
+        self.batches_sent += 1
+        self.messages_sent += len(batch)
+        for (_, fut), (ok, value) in zip(batch, results, strict=True):
+            if fut.done():
+                continue
+            if ok:
+                fut.set_result(value)
+            else:
+                fut.set_exception(value)
+        if self.queue and not self.scheduled:
+            self._flush()
+
+
+class ShardClients:
+    """Batched access to every shard of a deployment, from a front door or from a shard."""
+
+    def __init__(self, config: EngineConfig, handles: list[Any]) -> None:
+        self.config = config
+        self.links = [
+            _ShardLink(i, h, config.max_batch, config.max_inflight_batches) for i, h in enumerate(handles)
+        ]
+
+    async def call(self, address: Address, method: str, *args: Any) -> Any:
+        link = self.links[place(address, self.config.shards)]
+        return await link.submit((address.kind, address.key, method, args))
+
+    def batch_stats(self) -> dict[str, float]:
+        batches = sum(link.batches_sent for link in self.links)
+        messages = sum(link.messages_sent for link in self.links)
+        return {"batches": batches, "messages": messages, "mean_batch": messages / batches if batches else 0.0}
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0, max_concurrency=10_000)
+class ShardActor:
+    """The Ray actor of one shard. Restarted by Ray after a crash; recovers from its SQLite file."""
+
+    def __init__(self, shard: int, config: EngineConfig) -> None:
+        self.shard = shard
+        self.config = config
+        self.host: Any = None
+        self.peers: ShardClients | None = None
+        self._opening: asyncio.Lock | None = None
+
+    async def _ensure_open(self) -> None:
+        if self.host is not None:
+            return
+        if self._opening is None:
+            self._opening = asyncio.Lock()
+        async with self._opening:
+            if self.host is not None:
+                return
+            from questline.engine.local import build_shard
+
+            host = build_shard(self.shard, self.config, self._route)
+            await host.start()
+            self.host = host
+
+    async def _route(self, address: Address, method: str, args: tuple) -> Any:
+        """Actor-to-actor messages: same shard stays local, others go through batched links."""
+        if place(address, self.config.shards) == self.shard:
+            return await self.host.submit(address, method, args)
+        if self.peers is None:
+            handles = [
+                ray.get_actor(shard_actor_name(self.config, i), namespace=NAMESPACE)
+                for i in range(self.config.shards)
+            ]
+            self.peers = ShardClients(self.config, handles)
+        return await self.peers.call(address, method, *args)
+
+    async def run_batch(self, items: list[Item]) -> list[tuple[bool, Any]]:
+        try:
+            await self._ensure_open()
+        except Exception as exc:
+            err = ShardUnavailable(f"shard {self.shard} failed to open: {exc}")
+            return [(False, err)] * len(items)
+        results = await self.host.run_batch(items)
+        return [(ok, value if ok else _portable(value)) for ok, value in results]
+
+    async def health(self) -> dict[str, Any]:
+        await self._ensure_open()
+        return {**self.host.health(), "pid": __import__("os").getpid()}
+
+    async def stop(self) -> None:
+        if self.host is not None:
+            await self.host.stop()
+            self.host = None
+
+
+class RayRuntime(Runtime):
+    name = "ray"
+
+    def __init__(self, config: EngineConfig) -> None:
+        super().__init__(config)
+        self.handles: list[Any] = []
+        self.clients: ShardClients | None = None
+        self._owned: list[bool] = []
+        self._started_ray = False
+
+    async def start(self) -> None:
+        if not ray.is_initialized():
+            ray.init(
+                # "local" always starts a fresh local Ray; pass --ray-address to join a cluster.
+                address=self.config.ray_address or "local",
+                namespace=NAMESPACE,
+                include_dashboard=False,
+                logging_level=logging.WARNING,
+                log_to_driver=True,
+            )
+            self._started_ray = True
+        detached = self.config.ray_address is not None
+        for shard in range(self.config.shards):
+            name = shard_actor_name(self.config, shard)
+            try:
+                handle = ray.get_actor(name, namespace=NAMESPACE)
+                owned = False
+            except ValueError:
+                options: dict[str, Any] = {"name": name, "namespace": NAMESPACE, "get_if_exists": True}
+                if detached:
+                    options["lifetime"] = "detached"
+                handle = ShardActor.options(**options).remote(shard, self.config)
+                owned = True
+            self.handles.append(handle)
+            self._owned.append(owned)
+        self.clients = ShardClients(self.config, self.handles)
+        # Open every shard now (recovery happens here), so the first request is not the one that waits.
+        await asyncio.gather(*(h.health.remote() for h in self.handles))
+
+    async def stop(self) -> None:
+        for handle, owned in zip(self.handles, self._owned, strict=True):
+            if owned:
+                try:
+                    await handle.stop.remote()
+                except RayError:
+                    log.warning("shard did not stop cleanly", exc_info=True)
+                ray.kill(handle, no_restart=True)
+        self.handles, self._owned, self.clients = [], [], None
+        if self._started_ray:
+            ray.shutdown()
+            self._started_ray = False
+
+    async def call(self, address: Address, method: str, *args: Any) -> Any:
+        if self.clients is None:
+            raise ShardUnavailable("ray runtime is not started")
+        return await self.clients.call(address, method, *args)
+
+    async def health(self) -> list[dict[str, Any]]:
+        return list(await asyncio.gather(*(h.health.remote() for h in self.handles)))
+
+    def batch_stats(self) -> dict[str, float]:
+        return self.clients.batch_stats() if self.clients else {}

@@ -1,0 +1,134 @@
+"""The Starlette front door: one app per process, routing requests to the engine.
+
+Surfaces (QuestKit, QuestMaster, Minigame, Hatched) arrive as ``extra_routes``;
+this module owns only what every deployment needs: the runtime's lifecycle,
+liveness/readiness probes, request ids and the generic error handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from questline.engine import Address, Runtime
+from questline.http.errors import default_exception_handlers
+from questline.http.middleware import RequestIdMiddleware
+
+PING_KIND = "engine.ping"
+DEFAULT_READY_TIMEOUT = 2.0
+
+
+def ping_addresses(runtime: Runtime) -> list[Address]:
+    """One ``engine.ping`` address per shard, index ``i`` placed on shard ``i``.
+
+    Placement is a hash, so keys are tried in order until every shard has one;
+    the result is deterministic and small (about ``N ln N`` tries).
+    """
+    found: dict[int, Address] = {}
+    for n in itertools.count():
+        address = Address(PING_KIND, f"ready-{n}")
+        found.setdefault(runtime.shard_of(address), address)
+        if len(found) == runtime.shards:
+            return [found[i] for i in range(runtime.shards)]
+    raise AssertionError("unreachable")  # itertools.count() never ends
+
+
+async def check_ready(
+    runtime: Runtime, addresses: list[Address], timeout: float
+) -> tuple[bool, dict[str, Any]]:
+    """Ask every shard for its health and make each run one turn.
+
+    ``health()`` alone only proves a shard object exists; the ping proves its
+    mailbox runs turns (and, for Ray, that the Ray hop works).
+    """
+    body: dict[str, Any] = {"runtime": runtime.name, "shards": []}
+    errors: list[str] = []
+    try:
+        async with asyncio.timeout(timeout):
+            health = await runtime.health()
+            body["shards"] = health
+            if len(health) != runtime.shards:
+                errors.append(f"expected {runtime.shards} shards, {len(health)} reported")
+            for entry in health:
+                if isinstance(entry, dict) and entry.get("running") is False:
+                    errors.append(f"shard {entry.get('shard', '?')} is not running")
+            if not errors:
+                replies = await asyncio.gather(
+                    *(runtime.call(address, "ping") for address in addresses),
+                    return_exceptions=True,
+                )
+                for shard, reply in enumerate(replies):
+                    if isinstance(reply, BaseException):
+                        errors.append(f"shard {shard}: ping failed ({type(reply).__name__}: {reply})")
+                    elif reply != "pong":
+                        errors.append(f"shard {shard}: unexpected ping reply {reply!r}")
+    except TimeoutError:
+        errors.append(f"no answer within {timeout:g} s")
+    except Exception as exc:  # a failing runtime must yield 503, not 500
+        errors.append(f"health check failed ({type(exc).__name__}: {exc})")
+    if errors:
+        return False, {"status": "unavailable", **body, "errors": errors}
+    return True, {"status": "ready", **body}
+
+
+async def healthz(request: Request) -> JSONResponse:
+    """Liveness: the process serves HTTP. Never touches the runtime, so a slow shard
+    does not get the process restarted."""
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> JSONResponse:
+    """Readiness: every shard answers and runs a turn; otherwise 503 (take me out of rotation)."""
+    state = request.app.state
+    ok, body = await check_ready(state.runtime, state.ping_addresses, state.ready_timeout)
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+def create_app(
+    runtime: Runtime,
+    *,
+    extra_routes: list[BaseRoute] | None = None,
+    manage_runtime: bool = True,
+    ready_timeout: float = DEFAULT_READY_TIMEOUT,
+) -> Starlette:
+    """Build the front door around ``runtime``.
+
+    With ``manage_runtime`` (the default) the app's lifespan starts the runtime
+    and stops it on shutdown; pass ``False`` when the caller owns the runtime's
+    lifecycle (tests driving the app without a lifespan, several apps on one runtime).
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if manage_runtime:
+            await runtime.start()
+        try:
+            yield
+        finally:
+            if manage_runtime:
+                await runtime.stop()
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz, methods=["GET"], name="healthz"),
+        Route("/readyz", readyz, methods=["GET"], name="readyz"),
+        *(extra_routes or []),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(RequestIdMiddleware)],
+        exception_handlers=default_exception_handlers(),
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.ping_addresses = ping_addresses(runtime)
+    app.state.ready_timeout = ready_timeout
+    return app
