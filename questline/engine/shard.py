@@ -23,7 +23,14 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from questline.engine.actor import ALARM_KEY, Actor, ActorContext, Storage, decode_value, public_methods
+from questline.engine.actor import (
+    ALARM_KEY,
+    Actor,
+    ActorContext,
+    Storage,
+    decode_value,
+    public_methods,
+)
 from questline.engine.address import Address
 from questline.engine.errors import ShardUnavailable, UnknownActorKind, UnknownMethod
 from questline.storage.shard_store import JournalEntry, ShardStore, Snapshot, StorageFault
@@ -131,8 +138,9 @@ class ShardHost:
         """Drain, snapshot every dirty actor, commit, and close the file."""
         if not self._running:
             return
+        # Shutdown only: poll until in-flight turns finish (no per-turn event on the hot path).
         for act in list(self._acts.values()):
-            while act.running or act.mailbox:
+            while act.running or act.mailbox:  # noqa: ASYNC110
                 await asyncio.sleep(0.001)
         self._running = False
         writer, *others = self._tasks

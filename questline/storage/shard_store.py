@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS journal (
     actor  TEXT NOT NULL,
     writes BLOB NOT NULL
 );
+CREATE INDEX IF NOT EXISTS journal_by_actor ON journal (actor, seq);
 CREATE TABLE IF NOT EXISTS snapshots (
     actor TEXT PRIMARY KEY,
     seq   INTEGER NOT NULL,
@@ -143,7 +144,7 @@ class ShardStore:
         for seq, actor, raw_writes in rows:
             snap = folded.get(actor)
             if snap is None:
-                snap = await self.load(actor) or Snapshot(actor, 0, {})
+                snap = await self._load_snapshot_only(actor)
             if seq > snap.seq:
                 apply_writes(snap.state, _writes_decoder.decode(raw_writes))
                 snap = Snapshot(actor, seq, snap.state)
@@ -153,16 +154,27 @@ class ShardStore:
         return max(int(max_seq), int(last))
 
     async def load(self, actor: str) -> Snapshot | None:
-        """The actor's state, or None if it has never been written."""
+        """The actor's durable state (snapshot + its journal tail), or None if never written."""
         try:
+            snap = await self._load_snapshot_only(actor)
             cur = await self.db.execute(
-                "SELECT seq, state, crc FROM snapshots WHERE actor = ?", (actor,)
+                "SELECT seq, writes FROM journal WHERE actor = ? AND seq > ? ORDER BY seq", (actor, snap.seq)
             )
-            row = await cur.fetchone()
+            tail = await cur.fetchall()
         except aiosqlite.Error as exc:
             raise StorageFault(f"{self.path}: {exc}") from exc
-        if row is None:
+        if snap.seq == 0 and not tail:
             return None
+        for _, raw_writes in tail:
+            apply_writes(snap.state, _writes_decoder.decode(raw_writes))
+        return Snapshot(actor, tail[-1][0] if tail else snap.seq, snap.state)
+
+    async def _load_snapshot_only(self, actor: str) -> Snapshot:
+        """The actor's snapshot row (seq 0 and empty state when it has none), checksum verified."""
+        cur = await self.db.execute("SELECT seq, state, crc FROM snapshots WHERE actor = ?", (actor,))
+        row = await cur.fetchone()
+        if row is None:
+            return Snapshot(actor, 0, {})
         seq, blob, crc = row
         if zlib.crc32(blob) != crc:
             raise CorruptSnapshot(

@@ -1,0 +1,82 @@
+"""The shard file on its own: commit, recovery fold, checksums, ownership."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from questline.storage import CorruptSnapshot, JournalEntry, ShardStore, StorageFault
+from questline.storage.shard_store import Snapshot
+
+
+async def test_recovery_folds_journal_tail_into_snapshot(tmp_path):
+    path = tmp_path / "s.sqlite"
+    store = ShardStore(path)
+    await store.open()
+    await store.commit([], [Snapshot("k:a", 2, {"x": b"\x01"})], {})
+    await store.commit(
+        [
+            JournalEntry(1, "k:a", {"x": b"\x09"}),  # older than the snapshot: ignored
+            JournalEntry(3, "k:a", {"y": b"\x02"}),
+            JournalEntry(4, "k:a", {"x": None}),
+            JournalEntry(5, "k:b", {"z": b"\x03"}),
+        ],
+        [],
+        {"k:a": 123},
+    )
+    await store.close()
+
+    reopened = ShardStore(path)
+    assert await reopened.open() == 5
+    a = await reopened.load("k:a")
+    b = await reopened.load("k:b")
+    assert a == Snapshot("k:a", 4, {"y": b"\x02"})
+    assert b == Snapshot("k:b", 5, {"z": b"\x03"})
+    assert await reopened.load_alarms() == [("k:a", 123)]
+    cur = await reopened.db.execute("SELECT COUNT(*) FROM journal")
+    assert (await cur.fetchone())[0] == 0
+    await reopened.close()
+
+
+async def test_corrupted_snapshot_is_detected_and_named(tmp_path):
+    path = tmp_path / "s.sqlite"
+    store = ShardStore(path)
+    await store.open()
+    await store.commit([], [Snapshot("k:a", 1, {"x": b"\x01\x02\x03"})], {})
+    await store.close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE snapshots SET state = ? WHERE actor = 'k:a'", (b"\x81\xa1x\xc4\x03\x01\x02\x04",))
+    store = ShardStore(path)
+    await store.open()
+    with pytest.raises(CorruptSnapshot, match=str(path)):
+        await store.load("k:a")
+    await store.close()
+
+
+async def test_a_second_owner_is_refused_while_the_first_holds_the_file(tmp_path):
+    path = tmp_path / "s.sqlite"
+    first = ShardStore(path)
+    await first.open()
+    second = ShardStore(path, lock_timeout=0.3)
+    with pytest.raises(StorageFault, match="held by another process"):
+        await second.open()
+    await first.close()
+    await second.open()  # free once the owner is gone
+    await second.close()
+
+
+async def test_failed_commit_writes_nothing(tmp_path):
+    path = tmp_path / "s.sqlite"
+    store = ShardStore(path)
+    await store.open()
+    # A duplicate sequence number makes the insert fail mid-transaction.
+    await store.commit([JournalEntry(1, "k:a", {"x": b"\x01"})], [], {})
+    with pytest.raises(StorageFault):
+        await store.commit(
+            [JournalEntry(2, "k:b", {"x": b"\x01"}), JournalEntry(1, "k:c", {"x": b"\x01"})], [], {"k:b": 5}
+        )
+    cur = await store.db.execute("SELECT actor FROM journal ORDER BY seq")
+    assert [r[0] for r in await cur.fetchall()] == ["k:a"]
+    assert await store.load_alarms() == []
+    await store.close()
