@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from typing import NamedTuple
 
 
@@ -35,5 +36,15 @@ def place(address: Address, shards: int) -> int:
     """
     if shards <= 1:
         return 0
-    raw = address.id.encode()
-    return max(range(shards), key=lambda shard: _score(raw, shard))
+    return _place_id(f"{address.kind}:{address.key}", shards)
+
+
+@lru_cache(maxsize=262_144)
+def _place_id(actor_id: str, shards: int) -> int:
+    raw = actor_id.encode()
+    best, best_score = 0, -1
+    for shard in range(shards):
+        score = _score(raw, shard)
+        if score > best_score:
+            best, best_score = shard, score
+    return best

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from questline.engine.address import Address
@@ -45,7 +46,12 @@ class LocalRuntime(Runtime):
         return await self.call(address, method, *args)
 
     async def call(self, address: Address, method: str, *args: Any) -> Any:
-        return await self.hosts[self.shard_of(address)].submit(address, method, args)
+        fut = self.hosts[self.shard_of(address)].submit(address, method, args)
+        if fut.done():
+            # Awaiting a resolved future does not yield: a caller looping on inline turns
+            # would starve the writer, alarms and every other task. Give them a turn.
+            await asyncio.sleep(0)
+        return await fut
 
     async def health(self) -> list[dict[str, Any]]:
         return [host.health() for host in self.hosts]

@@ -47,6 +47,16 @@ def _portable(exc: Exception) -> Exception:
         return ActorError(f"{type(exc).__name__}: {exc}")
 
 
+def _portable_value(ok: bool, value: Any) -> Any:
+    if not ok:
+        return _portable(value)
+    try:
+        pickle.dumps(value)
+        return value
+    except Exception as exc:
+        return ActorError(f"reply cannot cross processes: {exc}")
+
+
 class _ShardLink:
     """Client side of one shard: micro-batches messages into Ray calls and demultiplexes replies."""
 
@@ -81,7 +91,10 @@ class _ShardLink:
 
     async def _send(self, batch: list[tuple[Item, asyncio.Future]]) -> None:
         try:
-            results = await self.handle.run_batch.remote([item for item, _ in batch])
+            # One pickle of the whole batch: Ray then ships plain bytes instead of
+            # serialising every item through its own per-object path.
+            payload = pickle.dumps([item for item, _ in batch], protocol=pickle.HIGHEST_PROTOCOL)
+            results = pickle.loads(await self.handle.run_batch.remote(payload))
         except (RayActorError, RayError) as exc:
             err = ShardUnavailable(f"shard {self.shard} unavailable: {type(exc).__name__}")
             results = [(False, err)] * len(batch)
@@ -159,14 +172,19 @@ class ShardActor:
             self.peers = ShardClients(self.config, handles)
         return await self.peers.call(address, method, *args)
 
-    async def run_batch(self, items: list[Item]) -> list[tuple[bool, Any]]:
+    async def run_batch(self, payload: bytes) -> bytes:
+        """Run a pickled batch of (kind, key, method, args); return the pickled (ok, value) list."""
+        items: list[Item] = pickle.loads(payload)
         try:
             await self._ensure_open()
         except Exception as exc:
             err = ShardUnavailable(f"shard {self.shard} failed to open: {exc}")
-            return [(False, err)] * len(items)
+            return pickle.dumps([(False, err)] * len(items))
         results = await self.host.run_batch(items)
-        return [(ok, value if ok else _portable(value)) for ok, value in results]
+        try:
+            return pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # a reply or exception that cannot cross processes
+            return pickle.dumps([(ok, _portable_value(ok, value)) for ok, value in results])
 
     async def health(self) -> dict[str, Any]:
         await self._ensure_open()
