@@ -30,12 +30,13 @@ async def test_state_survives_clean_restart(make_runtime, runtime_name, tmp_path
 async def test_alarm_fires_after_restart(make_runtime, runtime_name, tmp_path):
     data = tmp_path / "alarms"
     rt = await make_runtime(runtime_name, data_dir=data)
-    due = int(time.time() * 1000) + 1500
+    due = int(time.time() * 1000) + 2000
     await rt.call(counter("alarmed"), "arm", due)
-    await rt.call(counter("cancelled"), "arm", due)
+    await rt.call(counter("alarmed"), "get")
     await rt.stop()
+    # The first process was gone before the alarm came due, so any firing happens after restart.
+    assert int(time.time() * 1000) < due
     rt2 = await make_runtime(runtime_name, data_dir=data)
-    assert await rt2.call(counter("alarmed"), "alarms_fired") == 0
     deadline = time.monotonic() + 10
     while await rt2.call(counter("alarmed"), "alarms_fired") == 0:
         assert time.monotonic() < deadline, "alarm did not fire after restart"
