@@ -100,7 +100,7 @@ class Storage:
 class ActorContext:
     """What the host gives an actor: its address, storage, clock and messaging."""
 
-    __slots__ = ("address", "storage", "clock", "outbox", "_call")
+    __slots__ = ("address", "storage", "clock", "outbox", "emits", "_call")
 
     def __init__(
         self,
@@ -113,6 +113,7 @@ class ActorContext:
         self.storage = storage
         self.clock = clock
         self.outbox: list[tuple[Address, str, tuple[Any, ...]]] = []
+        self.emits: list[Any] = []
         self._call = call
 
 
@@ -168,6 +169,10 @@ class Actor:
     def tell(self, address: Address, method: str, *args: Any) -> None:
         """Send a one-way message, released after this turn commits (never on failure)."""
         self.ctx.outbox.append((address, method, args))
+
+    def emit(self, item: Any) -> None:
+        """Send ``item`` to every process watching this actor, after this turn commits."""
+        self.ctx.emits.append(item)
 
     async def call(self, address: Address, method: str, *args: Any) -> Any:
         """Ask another actor and wait for its reply (blocks this actor's mailbox meanwhile)."""

@@ -38,6 +38,7 @@ class LocalRuntime(Runtime):
             await host.start()
 
     async def stop(self) -> None:
+        await self._close_feeds()
         for host in self.hosts:
             await host.stop()
         self.hosts = []
@@ -55,3 +56,12 @@ class LocalRuntime(Runtime):
 
     async def health(self) -> list[dict[str, Any]]:
         return [host.health() for host in self.hosts]
+
+    async def _feed_subscribe(self, shard: int, sub_id: str, topics: list[str]) -> None:
+        self.hosts[shard].feeds.subscribe(sub_id, topics)
+
+    async def _feed_unsubscribe(self, shard: int, sub_id: str, topics: list[str]) -> None:
+        self.hosts[shard].feeds.unsubscribe(sub_id, topics)
+
+    async def _feed_poll(self, shard: int, sub_id: str, wait: float) -> list[Any] | None:
+        return await self.hosts[shard].feeds.poll(sub_id, wait)

@@ -55,4 +55,21 @@ class PingActor(Actor):
         return "pong"
 
 
-PROBE_ACTORS: tuple[type[Actor], ...] = (CounterActor, PingActor)
+class BroadcastActor(Actor):
+    """Emits what it is told to its watchers (feed tests and benchmarks)."""
+
+    kind = "engine.broadcast"
+
+    def say(self, item: object) -> int:
+        count = self.storage.get("said", 0) + 1
+        self.storage.put("said", count)
+        self.emit(item)
+        return count
+
+    def say_then_fail(self, item: object) -> None:
+        """An emission from a failed turn must never reach a watcher."""
+        self.emit(item)
+        raise ValueError("deliberate failure after an emit")
+
+
+PROBE_ACTORS: tuple[type[Actor], ...] = (CounterActor, PingActor, BroadcastActor)

@@ -186,6 +186,18 @@ class ShardActor:
         except Exception:  # a reply or exception that cannot cross processes
             return pickle.dumps([(ok, _portable_value(ok, value)) for ok, value in results])
 
+    async def feed_subscribe(self, sub_id: str, topics: list[str]) -> None:
+        await self._ensure_open()
+        self.host.feeds.subscribe(sub_id, topics)
+
+    async def feed_unsubscribe(self, sub_id: str, topics: list[str]) -> None:
+        await self._ensure_open()
+        self.host.feeds.unsubscribe(sub_id, topics)
+
+    async def feed_poll(self, sub_id: str, wait: float) -> bytes:
+        await self._ensure_open()
+        return pickle.dumps(await self.host.feeds.poll(sub_id, wait), protocol=pickle.HIGHEST_PROTOCOL)
+
     async def health(self) -> dict[str, Any]:
         await self._ensure_open()
         return {**self.host.health(), "pid": __import__("os").getpid()}
@@ -236,6 +248,7 @@ class RayRuntime(Runtime):
         await asyncio.gather(*(h.health.remote() for h in self.handles))
 
     async def stop(self) -> None:
+        await self._close_feeds()
         for handle, owned in zip(self.handles, self._owned, strict=True):
             if owned:
                 try:
@@ -258,3 +271,12 @@ class RayRuntime(Runtime):
 
     def batch_stats(self) -> dict[str, float]:
         return self.clients.batch_stats() if self.clients else {}
+
+    async def _feed_subscribe(self, shard: int, sub_id: str, topics: list[str]) -> None:
+        await self.handles[shard].feed_subscribe.remote(sub_id, topics)
+
+    async def _feed_unsubscribe(self, shard: int, sub_id: str, topics: list[str]) -> None:
+        await self.handles[shard].feed_unsubscribe.remote(sub_id, topics)
+
+    async def _feed_poll(self, shard: int, sub_id: str, wait: float) -> list[Any] | None:
+        return pickle.loads(await self.handles[shard].feed_poll.remote(sub_id, wait))

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from questline.engine.actor import Actor
 from questline.engine.address import Address, place
+from questline.engine.feeds import WATCH_QUEUE_LIMIT, FeedClient, Watch
 from questline.engine.shard import wall_clock_ms
 
 RuntimeName = Literal["local", "ray"]
@@ -50,6 +51,34 @@ class Runtime(abc.ABC):
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
+        self._feeds: FeedClient | None = None
+
+    # -- feeds (watching actors' emissions) -------------------------------------
+    @property
+    def feeds(self) -> FeedClient:
+        if self._feeds is None:
+            self._feeds = FeedClient(
+                self.config.shards, self.shard_of, self._feed_subscribe, self._feed_unsubscribe, self._feed_poll
+            )
+        return self._feeds
+
+    async def watch(self, address: Address, limit: int = WATCH_QUEUE_LIMIT) -> Watch:
+        """Receive what ``address`` emits from now on (after this returns, nothing is missed)."""
+        return await self.feeds.watch(address, limit)
+
+    async def _close_feeds(self) -> None:
+        if self._feeds is not None:
+            await self._feeds.close()
+            self._feeds = None
+
+    @abc.abstractmethod
+    async def _feed_subscribe(self, shard: int, sub_id: str, topics: list[str]) -> None: ...
+
+    @abc.abstractmethod
+    async def _feed_unsubscribe(self, shard: int, sub_id: str, topics: list[str]) -> None: ...
+
+    @abc.abstractmethod
+    async def _feed_poll(self, shard: int, sub_id: str, wait: float) -> list[Any] | None: ...
 
     @property
     def shards(self) -> int:

@@ -33,6 +33,7 @@ from questline.engine.actor import (
 )
 from questline.engine.address import Address
 from questline.engine.errors import ShardUnavailable, UnknownActorKind, UnknownMethod
+from questline.engine.feeds import ShardFeeds
 from questline.storage.shard_store import JournalEntry, ShardStore, Snapshot, StorageFault
 
 log = logging.getLogger("questline.engine")
@@ -40,6 +41,7 @@ log = logging.getLogger("questline.engine")
 Router = Callable[[Address, str, tuple[Any, ...]], Awaitable[Any]]
 
 _ALARM_MESSAGE = "__alarm__"
+_EMIT = "__emit__"  # marks an outbox entry holding this turn's emitted items
 _ALARM_RETRY_MS = 1000
 _YIELD_EVERY = 64
 
@@ -111,6 +113,7 @@ class ShardHost:
         # Replies (and outgoing tells) waiting for the journal to reach a sequence number.
         self._gate: deque[tuple[int, asyncio.Future | None, bool, Any, list]] = deque()
 
+        self.feeds = ShardFeeds()
         self._alarms: dict[str, int] = {}
         self._alarm_heap: list[tuple[int, str]] = []
         self._alarm_wake = asyncio.Event()
@@ -169,6 +172,8 @@ class ShardHost:
             "seq": self._seq,
             "committed_seq": self._committed_seq,
             "pending_alarms": len(self._alarms),
+            "feed_subscribers": self.feeds.subscribers,
+            "feed_topics": self.feeds.topics,
             **self.stats,
         }
 
@@ -287,11 +292,13 @@ class ShardHost:
         actor = act.actor
         assert actor is not None and act.storage is not None
         actor.ctx.outbox = []
+        actor.ctx.emits = []
         self.stats["turns"] += 1
         try:
             result = getattr(actor, method)(*args)
         except Exception as exc:
             act.storage.discard_writes()
+            actor.ctx.emits = []
             # Rebuilding may await on_activate: do it in the mailbox task, before anything else.
             act.actor = None
             act.running = True
@@ -316,6 +323,7 @@ class ShardHost:
         actor = act.actor
         assert actor is not None and act.storage is not None
         actor.ctx.outbox = []
+        actor.ctx.emits = []
         self.stats["turns"] += 1
         try:
             if method == _ALARM_MESSAGE:
@@ -331,6 +339,7 @@ class ShardHost:
                 result = await result
         except Exception as exc:
             act.storage.discard_writes()
+            actor.ctx.emits = []
             if method == _ALARM_MESSAGE:
                 self._schedule_alarm(act.actor_id, self.clock() + _ALARM_RETRY_MS, persist=False)
             # Rebuild the instance so attribute caches cannot keep half-done work.
@@ -346,8 +355,12 @@ class ShardHost:
 
     def _finish_turn(self, act: _Activation, fut: asyncio.Future | None, ok: bool, value: Any) -> None:
         assert act.storage is not None and act.actor is not None
-        outbox = act.actor.ctx.outbox
-        act.actor.ctx.outbox = []
+        ctx = act.actor.ctx
+        outbox: list = ctx.outbox
+        if ctx.emits:
+            outbox.append((act.address, _EMIT, tuple(ctx.emits)))
+            ctx.emits = []
+        ctx.outbox = []
         if not act.alive:
             self._release(fut, False, ShardUnavailable(f"shard {self.shard_id} was reset"), [])
             return
@@ -382,7 +395,11 @@ class ShardHost:
             else:
                 fut.set_exception(value)
         for address, method, args in outbox:
-            asyncio.create_task(self._send_out(address, method, args))
+            if method is _EMIT:
+                for item in args:
+                    self.feeds.publish(address.id, item)
+            else:
+                asyncio.create_task(self._send_out(address, method, args))
 
     async def _send_out(self, address: Address, method: str, args: tuple) -> None:
         try:

@@ -1,0 +1,1 @@
+"""Actor kinds: the owners of per-user, per-tenant, per-session and per-window state."""
