@@ -15,6 +15,7 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import socket
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -207,8 +208,20 @@ def run_serve(args: argparse.Namespace, extra: list[str]) -> int:
             f"data-dir={args.data_dir}"
         ),
     )
-    server.run()
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then restores the previous
+    # handlers and re-raises the signal for whoever embeds it. We are the top of the
+    # process and the shutdown was clean, so the replayed signal just ends the run.
+    previous = {sig: signal.signal(sig, _ignore_replayed_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0 if server.started else 3
+
+
+def _ignore_replayed_signal(signum: int, frame: object) -> None:
+    """Installed only around ``server.run()``; uvicorn's own handler is active while serving."""
 
 
 class BannerServer(uvicorn.Server):

@@ -23,6 +23,7 @@ def ray_cluster():
     """One local Ray for the whole session (both CPUs; shard actors take none)."""
     if not ray.is_initialized():
         ray.init(
+            address="local",  # never attach to some other cluster running on this machine
             num_cpus=2,
             namespace="questline",
             include_dashboard=False,

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from questline.engine.address import Address
+from questline.engine.errors import ShardUnavailable
 from questline.engine.runtime import EngineConfig, Runtime
 from questline.engine.shard import ShardHost
 from questline.storage.shard_store import ShardStore
@@ -47,6 +48,8 @@ class LocalRuntime(Runtime):
         return await self.call(address, method, *args)
 
     async def call(self, address: Address, method: str, *args: Any) -> Any:
+        if not self.hosts:
+            raise ShardUnavailable("local runtime is not started")
         fut = self.hosts[self.shard_of(address)].submit(address, method, args)
         if fut.done():
             # Awaiting a resolved future does not yield: a caller looping on inline turns

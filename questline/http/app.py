@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import logging
+import signal
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from starlette.applications import Starlette
@@ -23,8 +26,33 @@ from questline.engine import Address, Runtime
 from questline.http.errors import default_exception_handlers
 from questline.http.middleware import RequestIdMiddleware
 
+log = logging.getLogger("questline.http")
+
 PING_KIND = "engine.ping"
 DEFAULT_READY_TIMEOUT = 2.0
+_SERVER_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def keep_signal_handlers() -> Iterator[None]:
+    """Undo signal handlers a runtime installs while starting.
+
+    ``ray.init()`` replaces the main thread's SIGTERM handler with ``sys.exit``,
+    which would skip the server's graceful shutdown (and with it ``runtime.stop()``,
+    the final snapshot and the clean close of every shard). The server owns the
+    process's signals, so whatever it had installed is put back.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.getsignal(sig) for sig in _SERVER_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            if handler is not None and signal.getsignal(sig) is not handler:
+                log.debug("restoring the server's %s handler after runtime start", sig.name)
+                signal.signal(sig, handler)
 
 
 def ping_addresses(runtime: Runtime) -> list[Address]:
@@ -43,7 +71,7 @@ def ping_addresses(runtime: Runtime) -> list[Address]:
 
 
 async def check_ready(
-    runtime: Runtime, addresses: list[Address], timeout: float
+    runtime: Runtime, addresses: list[Address], time_limit: float
 ) -> tuple[bool, dict[str, Any]]:
     """Ask every shard for its health and make each run one turn.
 
@@ -53,7 +81,7 @@ async def check_ready(
     body: dict[str, Any] = {"runtime": runtime.name, "shards": []}
     errors: list[str] = []
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(time_limit):
             health = await runtime.health()
             body["shards"] = health
             if len(health) != runtime.shards:
@@ -72,7 +100,7 @@ async def check_ready(
                     elif reply != "pong":
                         errors.append(f"shard {shard}: unexpected ping reply {reply!r}")
     except TimeoutError:
-        errors.append(f"no answer within {timeout:g} s")
+        errors.append(f"no answer within {time_limit:g} s")
     except Exception as exc:  # a failing runtime must yield 503, not 500
         errors.append(f"health check failed ({type(exc).__name__}: {exc})")
     if errors:
@@ -110,7 +138,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if manage_runtime:
-            await runtime.start()
+            with keep_signal_handlers():
+                await runtime.start()
         try:
             yield
         finally:
