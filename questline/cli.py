@@ -21,11 +21,14 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
 from questline import __version__
+
+if TYPE_CHECKING:
+    from questline.engine import Runtime
 
 ENV_PREFIX = "QUESTLINE_"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
@@ -193,6 +196,7 @@ def run_serve(args: argparse.Namespace, extra: list[str]) -> int:
 
     app = create_app(runtime)
     server = BannerServer(
+        runtime,
         uvicorn.Config(
             app,
             host=args.host,
@@ -227,8 +231,9 @@ def _ignore_replayed_signal(signum: int, frame: object) -> None:
 class BannerServer(uvicorn.Server):
     """A uvicorn server that prints the URL once it is really listening (port 0 included)."""
 
-    def __init__(self, config: uvicorn.Config, banner: str) -> None:
+    def __init__(self, runtime: Runtime, config: uvicorn.Config, banner: str) -> None:
         super().__init__(config)
+        self.runtime = runtime
         self.banner = banner
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -245,6 +250,13 @@ class BannerServer(uvicorn.Server):
             f"  readiness {url}/readyz",
             flush=True,
         )
+        cluster = getattr(self.runtime, "cluster_address", None)
+        if cluster:
+            print(
+                f"  ray cluster {cluster}  (more front doors: serve --runtime ray --ray-address {cluster} "
+                f"with the same --data-dir and --shards)",
+                flush=True,
+            )
 
 
 # -- bench -------------------------------------------------------------------------
