@@ -14,8 +14,10 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
-from questline.engine import Address, EngineConfig, create_runtime
+from benchmarks.histogram import Histogram
+from questline.engine import Address, EngineConfig, Runtime, create_runtime
 
 
 @dataclass
@@ -30,27 +32,33 @@ class EngineResult:
     msgs_per_s: float
     mean_batch: float | None  # messages per Ray call (Ray runtime only)
     mean_commit: float  # turns per journal commit (group commit size)
+    histogram: dict[str, Any] | None = None  # per-call latency (us), benchmarks.histogram
 
-    def row(self) -> dict:
+    def row(self) -> dict[str, Any]:
         return asdict(self)
 
 
-async def _drive(runtime, keys: list[str], concurrency: int, seconds: float) -> tuple[int, float]:
+async def _drive(
+    runtime: Runtime, keys: list[str], concurrency: int, seconds: float, latency: Histogram
+) -> tuple[int, float]:
     sent = 0
-    stop_at = time.perf_counter() + seconds
+    clock = time.perf_counter
+    stop_at = clock() + seconds
     n_keys = len(keys)
+    record = latency.record
 
     async def caller(offset: int) -> None:
         nonlocal sent
         i = offset
-        while time.perf_counter() < stop_at:
+        while (start := clock()) < stop_at:
             await runtime.call(Address("engine.counter", keys[i % n_keys]), "add", 1)
+            record(int((clock() - start) * 1_000_000 + 0.5))
             sent += 1
             i += concurrency
 
-    started = time.perf_counter()
+    started = clock()
     await asyncio.gather(*(caller(c) for c in range(concurrency)))
-    return sent, time.perf_counter() - started
+    return sent, clock() - started
 
 
 async def run_engine(
@@ -63,7 +71,7 @@ async def run_engine(
     actors: int = 10_000,
     max_inflight_batches: int = 4,
 ) -> list[EngineResult]:
-    results = []
+    results: list[EngineResult] = []
     with tempfile.TemporaryDirectory(prefix="questline-bench-") as tmp:
         config = EngineConfig(
             data_dir=Path(tmp), shards=shards, durability=durability,
@@ -80,7 +88,8 @@ async def run_engine(
             for workload, keys in (("1 hot actor", ["hot"]), (f"{actors:,} actors", wide)):
                 before = _commit_stats(await runtime.health())
                 batches_before = _batch_stats(runtime)
-                sent, elapsed = await _drive(runtime, keys, concurrency, seconds)
+                latency = Histogram()
+                sent, elapsed = await _drive(runtime, keys, concurrency, seconds, latency)
                 after = _commit_stats(await runtime.health())
                 batches_after = _batch_stats(runtime)
                 commits = max(1, after[0] - before[0])
@@ -100,6 +109,7 @@ async def run_engine(
                         msgs_per_s=round(sent / elapsed, 1),
                         mean_batch=round(mean_batch, 1) if mean_batch else None,
                         mean_commit=round((after[1] - before[1]) / commits, 1),
+                        histogram=latency.to_dict(),
                     )
                 )
         finally:
@@ -107,11 +117,11 @@ async def run_engine(
     return results
 
 
-def _commit_stats(health: list[dict]) -> tuple[int, int]:
+def _commit_stats(health: list[dict[str, Any]]) -> tuple[int, int]:
     return sum(h["commits"] for h in health), sum(h["committed_turns"] for h in health)
 
 
-def _batch_stats(runtime) -> tuple[int, int] | None:
+def _batch_stats(runtime: Runtime) -> tuple[int, int] | None:
     stats = getattr(runtime, "batch_stats", None)
     if stats is None:
         return None

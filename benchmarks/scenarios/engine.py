@@ -1,0 +1,100 @@
+"""``engine``: raw actor messages/s with no HTTP (benchmarks/engine.py), per runtime and durability.
+
+Runs in a child process of its own (the Ray runtime starts and stops its own
+local Ray there), never beside a server under test. Latency is per
+``runtime.call`` in a closed loop of ``--engine-callers`` callers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import queue
+import time
+import traceback
+from typing import Any
+
+from benchmarks.harness import (
+    Harness,
+    Scenario,
+    ScenarioUnavailable,
+    Target,
+    histogram_data,
+    latency_of,
+)
+from benchmarks.histogram import Histogram
+from benchmarks.schema import Result
+
+WORKLOAD_SETUP_ALLOWANCE = 15.0  # s: activation of the wide key space, Ray start
+
+
+def _child(kwargs: dict[str, Any], out: Any) -> None:
+    try:
+        from benchmarks.engine import run_engine
+
+        rows = asyncio.run(run_engine(**kwargs))
+        out.put(("ok", [r.row() for r in rows]))
+    except BaseException as exc:
+        out.put(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+
+
+def run(h: Harness, target: Target) -> list[Result]:
+    s = h.settings
+    assert target.runtime is not None and target.durability is not None
+    kwargs = {
+        "runtime_name": target.runtime, "durability": target.durability, "shards": s.shards,
+        "concurrency": s.engine_callers, "seconds": s.seconds, "actors": s.actors,
+    }
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(kwargs, out), name="questline-bench-engine", daemon=True)
+    label = f"engine [{target.runtime}/{target.durability}]"
+    expected = 2 * s.seconds
+    bar = h.bar(label, expected)
+    if bar.disable:
+        h.note(f"running {label} ...")
+    started = time.monotonic()
+    proc.start()
+    deadline = started + expected + WORKLOAD_SETUP_ALLOWANCE + 120
+    try:
+        while True:
+            try:
+                kind, payload = out.get(timeout=0.25)
+                break
+            except queue.Empty:
+                bar.update(min(expected, time.monotonic() - started) - bar.n)
+                if not proc.is_alive():
+                    raise ScenarioUnavailable(f"engine benchmark process died (exit {proc.exitcode})") from None
+                if time.monotonic() > deadline:
+                    proc.kill()
+                    raise ScenarioUnavailable("engine benchmark did not finish in time") from None
+    finally:
+        bar.close()
+        proc.join(timeout=30)
+        if proc.is_alive():
+            proc.kill()
+    if kind != "ok":
+        raise ScenarioUnavailable(f"engine benchmark failed: {payload}")
+    results = []
+    for row in payload:
+        hist = Histogram.from_dict(row["histogram"]) if row.get("histogram") else Histogram()
+        results.append(
+            Result(
+                scenario="engine", workload=row["workload"], status="ok", mode="in-process",
+                unit="msgs/s", runtime=target.runtime, durability=target.durability, shards=s.shards,
+                connections=row["concurrency"], seconds=row["seconds"], requests=row["messages"],
+                ok=row["messages"], throughput=row["msgs_per_s"], latency=latency_of(hist),
+                histogram=histogram_data(hist),
+                extra={"actors": row["actors"], "mean_batch": row["mean_batch"], "mean_commit": row["mean_commit"]},
+            )
+        )
+    return results
+
+
+SCENARIO = Scenario(
+    name="engine",
+    description="actor messages/s without HTTP: one hot actor and 10,000 actors (in-process)",
+    needs="in-process",
+    run=run,
+    order=10,
+)
