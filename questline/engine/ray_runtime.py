@@ -14,9 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
 import pickle
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -210,27 +208,6 @@ class ShardActor:
             self.host = None
 
 
-def configure_ray_auth(config: EngineConfig) -> None:
-    """Give the deployment's Ray cluster a token other front doors can find.
-
-    Ray (>= 2.59) enables token auth for local clusters with a token of its own,
-    so a second front door could not attach. Unless the operator set
-    ``RAY_AUTH_TOKEN``/``RAY_AUTH_TOKEN_PATH`` (or ``RAY_AUTH_MODE=disabled``), the
-    token lives in the data dir (mode 0600), which front doors of one deployment share.
-    """
-    if os.environ.get("RAY_AUTH_MODE", "").lower() == "disabled":
-        return
-    if not (os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")):
-        path = Path(config.data_dir) / "ray_auth_token"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_hex(32))
-        os.environ["RAY_AUTH_TOKEN_PATH"] = str(path.resolve())
-    os.environ["RAY_AUTH_MODE"] = "token"
-
-
 class RayRuntime(Runtime):
     name = "ray"
 
@@ -243,7 +220,6 @@ class RayRuntime(Runtime):
 
     async def start(self) -> None:
         if not ray.is_initialized():
-            configure_ray_auth(self.config)
             ray.init(
                 # "local" always starts a fresh local Ray; pass --ray-address to join a cluster.
                 address=self.config.ray_address or "local",

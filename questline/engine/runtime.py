@@ -129,6 +129,12 @@ def create_runtime(name: RuntimeName, config: EngineConfig) -> Runtime:
 
         return LocalRuntime(config)
     if name == "ray":
+        import sys
+
+        if "ray" not in sys.modules:  # Ray reads its auth settings at import time
+            from questline.engine.ray_auth import configure_ray_auth
+
+            configure_ray_auth(config.data_dir)
         from questline.engine.ray_runtime import RayRuntime
 
         return RayRuntime(config)
