@@ -170,11 +170,14 @@ def _configure_logging(level_name: str) -> None:
 
 def run_serve(args: argparse.Namespace, extra: list[str]) -> int:
     """Build the engine config and runtime from the settings and serve the app with uvicorn."""
+    from questline import surfaces
     from questline.engine import EngineConfig, create_runtime
     from questline.http import create_app
 
     _configure_logging(args.log_level)
+    served = surfaces.load_surfaces()
     config = EngineConfig(
+        actor_classes=surfaces.actor_classes(served),
         shards=args.shards,
         data_dir=args.data_dir,
         durability=args.durability,
@@ -194,7 +197,9 @@ def run_serve(args: argparse.Namespace, extra: list[str]) -> int:
             return 2
         raise
 
-    app = create_app(runtime)
+    app = create_app(
+        runtime, extra_routes=surfaces.routes(served), on_startup=surfaces.startup_hooks(served)
+    )
     server = BannerServer(
         runtime,
         uvicorn.Config(

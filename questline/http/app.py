@@ -12,7 +12,7 @@ import itertools
 import logging
 import signal
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -127,12 +127,14 @@ def create_app(
     extra_routes: list[BaseRoute] | None = None,
     manage_runtime: bool = True,
     ready_timeout: float = DEFAULT_READY_TIMEOUT,
+    on_startup: list[Callable[[Runtime], Awaitable[None]]] | None = None,
 ) -> Starlette:
     """Build the front door around ``runtime``.
 
     With ``manage_runtime`` (the default) the app's lifespan starts the runtime
     and stops it on shutdown; pass ``False`` when the caller owns the runtime's
     lifecycle (tests driving the app without a lifespan, several apps on one runtime).
+    ``on_startup`` hooks run after the runtime started (e.g. installing catalogs).
     """
 
     @asynccontextmanager
@@ -140,6 +142,8 @@ def create_app(
         if manage_runtime:
             with keep_signal_handlers():
                 await runtime.start()
+        for hook in on_startup or []:
+            await hook(runtime)
         try:
             yield
         finally:
