@@ -22,6 +22,7 @@ def build_shard(shard: int, config: EngineConfig, router) -> ShardHost:
         durability=config.durability,
         snapshot_interval=config.snapshot_interval,
         max_resident=config.max_resident,
+        max_mailbox=config.max_mailbox,
         clock=config.clock,
     )
 

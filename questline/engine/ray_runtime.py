@@ -60,8 +60,9 @@ def _portable_value(ok: bool, value: Any) -> Any:
 class _ShardLink:
     """Client side of one shard: micro-batches messages into Ray calls and demultiplexes replies."""
 
-    def __init__(self, shard: int, handle: Any, max_batch: int, max_inflight: int) -> None:
+    def __init__(self, shard: int, handle: Any, max_batch: int, max_inflight: int, max_queued: int) -> None:
         self.shard = shard
+        self.max_queued = max_queued
         self.handle = handle
         self.max_batch = max_batch
         self.max_inflight = max_inflight
@@ -74,6 +75,10 @@ class _ShardLink:
     def submit(self, item: Item) -> asyncio.Future:
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
+        if len(self.queue) >= self.max_queued:
+            # Admission control: the shard is not keeping up; refuse now instead of queueing.
+            fut.set_exception(ShardUnavailable(f"shard {self.shard} is overloaded", retry_after=1.0))
+            return fut
         self.queue.append((item, fut))
         if not self.scheduled and self.inflight < self.max_inflight:
             # Flush on the next loop iteration: everything submitted in this one rides along.
@@ -122,7 +127,8 @@ class ShardClients:
     def __init__(self, config: EngineConfig, handles: list[Any]) -> None:
         self.config = config
         self.links = [
-            _ShardLink(i, h, config.max_batch, config.max_inflight_batches) for i, h in enumerate(handles)
+            _ShardLink(i, h, config.max_batch, config.max_inflight_batches, config.max_queued_per_shard)
+            for i, h in enumerate(handles)
         ]
 
     async def call(self, address: Address, method: str, *args: Any) -> Any:

@@ -26,6 +26,8 @@ class EngineConfig:
     durability: Literal["strict", "relaxed"] = "strict"
     snapshot_interval: float = 5.0
     max_resident: int = 50_000  # per shard
+    max_mailbox: int = 10_000  # queued messages per actor before refusing (admission control)
+    max_queued_per_shard: int = 20_000  # Ray client: messages waiting for a batch slot per shard
     clock: Callable[[], int] = wall_clock_ms
     # Ray only
     ray_address: str | None = None

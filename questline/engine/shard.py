@@ -82,6 +82,7 @@ class ShardHost:
         durability: str = "strict",
         snapshot_interval: float = 5.0,
         max_resident: int = 50_000,
+        max_mailbox: int = 10_000,
         relaxed_flush_interval: float = 0.02,
         clock: Callable[[], int] = wall_clock_ms,
     ) -> None:
@@ -98,6 +99,7 @@ class ShardHost:
         self.strict = durability == "strict"
         self.snapshot_interval = snapshot_interval
         self.max_resident = max_resident
+        self.max_mailbox = max_mailbox
         self.relaxed_flush_interval = relaxed_flush_interval
         self.clock = clock
 
@@ -122,7 +124,7 @@ class ShardHost:
         self._running = False
         self._writing = False
         self.stats = {"turns": 0, "commits": 0, "committed_turns": 0, "activations": 0,
-                      "evictions": 0, "alarms_fired": 0, "storage_faults": 0}
+                      "evictions": 0, "alarms_fired": 0, "storage_faults": 0, "rejected": 0}
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
@@ -193,6 +195,10 @@ class ShardHost:
         if (not act.running and act.actor is not None and not act.mailbox
                 and method in self._sync_methods[address.kind]):
             self._turn_inline(act, method, args, fut)
+        elif len(act.mailbox) >= self.max_mailbox:
+            # Admission control: refuse at once rather than queue without bound.
+            self.stats["rejected"] += 1
+            fut.set_exception(ShardUnavailable(f"{address.kind} {address.key!r} is overloaded", retry_after=1.0))
         else:
             self._enqueue(act, method, args, fut)
         return fut
