@@ -90,6 +90,7 @@ class LoadSpec(msgspec.Struct, frozen=True):
     drain_timeout: float = 5.0
     processes: int = 1
     max_backlog_seconds: float = 5.0  # open loop: stop queueing beyond rate x this
+    interval: float = 0.25  # s: resolution of the throughput timeline
 
 
 class WorkerResult(msgspec.Struct):
@@ -125,7 +126,7 @@ class LoadOutcome:
     incomplete: int
     status_counts: dict[str, int]
     error_samples: list[str]
-    timeline: list[tuple[int, int, int]]  # (second, ok, errors)
+    timeline: list[tuple[float, int, int]]  # (bucket start rel. to the window, ok, errors)
     cpu_percent: list[float]  # per process, % of one core over the window
     late_dispatches: int
     max_backlog: int
@@ -215,7 +216,9 @@ def load_source(path: str) -> SourceFactory:
 class _Recorder:
     """Per-worker bookkeeping, kept in plain attributes for speed."""
 
-    def __init__(self, measure_start: float, measure_end: float) -> None:
+    def __init__(self, start: float, measure_start: float, measure_end: float, interval: float) -> None:
+        self.t0 = start
+        self.interval = interval
         self.ms = measure_start
         self.end = measure_end
         self.hist = Histogram()
@@ -232,7 +235,7 @@ class _Recorder:
 
     def record(self, intended: float, sent: float, done: float, status: int, body: bytes) -> None:
         ok = 200 <= status < 300
-        second = math.floor(done - self.ms)
+        second = math.floor((done - self.t0) / self.interval)  # timeline bucket from the phase start
         self.done_total += 1
         if ok:
             self.timeline_ok[second] = self.timeline_ok.get(second, 0) + 1
@@ -281,7 +284,7 @@ async def run_worker(
     t0 = await wait_go()
     ms = t0 + spec.warmup
     end = ms + spec.seconds
-    rec = _Recorder(ms, end)
+    rec = _Recorder(t0, ms, end, spec.interval)
     loop_lag = Histogram()
     schedule_lag = Histogram()
     cpu = [0.0, 0.0]
@@ -565,10 +568,10 @@ def merge(spec: LoadSpec, results: list[WorkerResult]) -> LoadOutcome:
         for key, count in r.status_counts.items():
             status_counts[key] = status_counts.get(key, 0) + count
         samples += [s for s in r.error_samples if s not in samples][: MAX_ERROR_SAMPLES - len(samples)]
-        for second, count in r.timeline_ok.items():
-            timeline.setdefault(int(second), [0, 0])[0] += count
-        for second, count in r.timeline_errors.items():
-            timeline.setdefault(int(second), [0, 0])[1] += count
+        for bucket, count in r.timeline_ok.items():
+            timeline.setdefault(int(bucket), [0, 0])[0] += count
+        for bucket, count in r.timeline_errors.items():
+            timeline.setdefault(int(bucket), [0, 0])[1] += count
     window = spec.seconds
     return LoadOutcome(
         spec=spec,
@@ -581,7 +584,9 @@ def merge(spec: LoadSpec, results: list[WorkerResult]) -> LoadOutcome:
         incomplete=sum(r.incomplete for r in results),
         status_counts=dict(sorted(status_counts.items())),
         error_samples=samples,
-        timeline=[(s, ok, err) for s, (ok, err) in sorted(timeline.items())],
+        timeline=[
+            (round(b * spec.interval - spec.warmup, 6), ok, err) for b, (ok, err) in sorted(timeline.items())
+        ],
         cpu_percent=[r.cpu_seconds / window * 100 if window else 0.0 for r in results],
         late_dispatches=sum(r.late_dispatches for r in results),
         max_backlog=max((r.max_backlog for r in results), default=0),

@@ -7,8 +7,6 @@ answers per second through the run; the shaded part is the warm-up.
 
 from __future__ import annotations
 
-import math
-
 import matplotlib
 
 matplotlib.use("Agg")  # files only; no display needed
@@ -39,15 +37,17 @@ def plot_report(report: Report, path: str) -> None:
         )
         xs, ys = [], []
         for fraction, value_us in hist.cumulative():
-            x = 1 / max(1 - fraction, 1 / (hist.total * 10))
+            x = 1 / max(1 - fraction, 1 / hist.total)  # the last sample sits at p(1 - 1/n)
             xs.append(x)
             ys.append(value_us / 1000)
         max_x = max(max_x, xs[-1])
         lat_ax.step(xs, ys, where="post", label=_label(n, r))
-        if r.timeline:
+        points = [p for p in r.timeline if p.t < r.seconds]  # not the drain's stragglers
+        if points:
             warmup = max(warmup, r.warmup_s)
-            tput_ax.plot([p.t for p in r.timeline], [p.ok for p in r.timeline], label=_label(n, r),
-                         drawstyle="steps-post")
+            dt = r.timeline_interval_s
+            tput_ax.plot([p.t for p in points] + [points[-1].t + dt], [p.ok / dt for p in points] + [points[-1].ok / dt],
+                         label=_label(n, r), drawstyle="steps-post")
     ticks = [1 / (1 - p / 100) for p in PERCENTILE_TICKS if 1 / (1 - p / 100) <= max_x * 1.01]
     lat_ax.set_xscale("log")
     lat_ax.set_yscale("log")
@@ -55,13 +55,14 @@ def plot_report(report: Report, path: str) -> None:
     lat_ax.set_xlim(1, max(10.0, max_x))
     lat_ax.set_xlabel("percentile")
     lat_ax.set_ylabel("latency (ms)")
-    lat_ax.set_title("latency distribution (open loop: from intended send time)")
+    lat_ax.set_title("latency by percentile (closed loop: from send; open loop: from intended send)")
     lat_ax.grid(True, which="both", alpha=0.3)
     lat_ax.legend(fontsize=7, loc="upper left")
     if warmup:
-        tput_ax.axvspan(-math.ceil(warmup), 0, color="grey", alpha=0.15, label="warm-up")
+        tput_ax.axvspan(-warmup, 0, color="grey", alpha=0.15, label="warm-up")
     tput_ax.set_xlabel("seconds from the start of the measurement window")
     tput_ax.set_ylabel("ok answers per second")
+    tput_ax.set_ylim(bottom=0)
     tput_ax.set_title("throughput over time")
     tput_ax.grid(True, alpha=0.3)
     tput_ax.legend(fontsize=7, loc="lower left")

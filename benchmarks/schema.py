@@ -46,8 +46,9 @@ class HistogramData(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class TimelinePoint(msgspec.Struct, forbid_unknown_fields=True):
-    """Completions in one second; ``t`` is the second's start relative to the
-    measurement window (negative seconds are the warm-up)."""
+    """Answers completed in one interval of ``Result.timeline_interval_s`` seconds;
+    ``t`` is the interval's start relative to the measurement window (negative:
+    the warm-up; ``t >= seconds``: stragglers answered during the drain)."""
 
     t: float
     ok: int
@@ -106,6 +107,7 @@ class Result(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=False):
     service_latency: Latency | None = None  # open loop only: from the actual send
     histogram: HistogramData | None = None  # of ``latency``
     timeline: list[TimelinePoint] = msgspec.field(default_factory=list)
+    timeline_interval_s: float = 0.25
     vs_baseline: BaselineRatio | None = None
     client: ClientStats | None = None
     server_cpu_percent: float | None = None  # the server process and its children

@@ -8,6 +8,7 @@ numbers are. Local runtime only, ~1 s per workload.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 from benchmarks.client import fetch, parse_url
 from benchmarks.scenarios import registry
 from benchmarks.schema import Report, Result, load_report
-from benchmarks.server import ManagedServer, questline_server
+from benchmarks.server import ManagedServer, free_port, questline_server
 from questline import cli
 
 SHORT = ["--seconds", "1", "--warmup", "0.3", "--drain-timeout", "2", "--no-progress"]
@@ -122,3 +123,28 @@ def test_unknown_scenario_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -
         cli.main(["bench", "no-such-scenario"], environ={})
     assert exc.value.code == 2
     assert "unknown scenario" in capsys.readouterr().err
+
+
+def test_questkit_scenarios_against_a_contract_double(tmp_path: Path) -> None:
+    """events and read, end to end, against a stand-in that enforces the documented
+    contract (valid events for the token's user, catalog-matching names and payloads,
+    an Idempotency-Key each): whatever questline serves today, the scenarios' own
+    requests are checked."""
+    port = free_port()
+    fake = ManagedServer(
+        label="fake QuestKit", url=f"http://127.0.0.1:{port}",
+        argv=[sys.executable, "-m", "uvicorn", "tests.benchmarks.fake_questkit:app", "--port", str(port),
+              "--no-access-log", "--log-level", "warning"],
+    )
+    with fake:
+        fake.start()
+        code, report = bench(["events", "read", "--url", fake.url, "--no-baseline", "--users", "40",
+                              "--connections", "8"], tmp_path)
+    assert code == 0, [r.error for r in report.results]
+    assert [r.scenario for r in report.results] == ["events", "read", "read"]
+    for result in report.results:
+        assert_produced_numbers(result)
+        assert result.errors == 0, result.error_samples
+        assert result.runtime == "fake"
+    names = {t["name"] for t in report.results[0].extra["event_templates"]}
+    assert names == {"purchase.completed", "cart.updated", "app.login"}
