@@ -123,9 +123,10 @@ class Harness:
             tqdm.write(message, file=sys.stderr)
 
     def bar(self, desc: str, total: float, unit: str = "s") -> tqdm:
+        """A progress bar on a terminal; disabled (callers print one line instead) in logs."""
         return tqdm(
             total=total, desc=desc, unit=unit, file=sys.stderr, leave=False,
-            disable=not self.settings.progress, dynamic_ncols=True,
+            disable=not (self.settings.progress and sys.stderr.isatty()), dynamic_ncols=True,
             bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}{postfix}",
         )
 
@@ -174,7 +175,7 @@ class Harness:
                 last[1], last[2] = ok + errors, now
             bar.update(min(total, elapsed) - bar.n)
 
-        if not s.progress or bar.disable:
+        if bar.disable:
             self.note(f"running {label} ...")
         try:
             outcome = run_load(
