@@ -15,6 +15,7 @@ import traceback
 from typing import Any
 
 from benchmarks.harness import (
+    NOISY_OTHER_CPU,
     Harness,
     Scenario,
     ScenarioUnavailable,
@@ -24,6 +25,7 @@ from benchmarks.harness import (
 )
 from benchmarks.histogram import Histogram
 from benchmarks.schema import Result
+from benchmarks.server import CpuWindow
 
 WORKLOAD_SETUP_ALLOWANCE = 15.0  # s: activation of the wide key space, Ray start
 
@@ -55,6 +57,8 @@ def run(h: Harness, target: Target) -> list[Result]:
         h.note(f"running {label} ...")
     started = time.monotonic()
     proc.start()
+    cpu = CpuWindow(proc.pid)  # the engine process (and Ray's) plays the server here
+    cpu.start()
     deadline = started + expected + WORKLOAD_SETUP_ALLOWANCE + 120
     try:
         while True:
@@ -69,12 +73,19 @@ def run(h: Harness, target: Target) -> list[Result]:
                     proc.kill()
                     raise ScenarioUnavailable("engine benchmark did not finish in time") from None
     finally:
+        cpu.stop()
         bar.close()
         proc.join(timeout=30)
         if proc.is_alive():
             proc.kill()
     if kind != "ok":
         raise ScenarioUnavailable(f"engine benchmark failed: {payload}")
+    other = None
+    warnings = []
+    if cpu.machine_percent is not None and cpu.server_percent is not None:
+        other = cpu.machine_percent - cpu.server_percent
+        if other > NOISY_OTHER_CPU:
+            warnings.append(f"noisy machine: other processes used {other:.0f}% of a core during the run")
     results = []
     for row in payload:
         hist = Histogram.from_dict(row["histogram"]) if row.get("histogram") else Histogram()
@@ -84,7 +95,8 @@ def run(h: Harness, target: Target) -> list[Result]:
                 unit="msgs/s", runtime=target.runtime, durability=target.durability, shards=s.shards,
                 connections=row["concurrency"], seconds=row["seconds"], requests=row["messages"],
                 ok=row["messages"], throughput=row["msgs_per_s"], latency=latency_of(hist),
-                histogram=histogram_data(hist),
+                histogram=histogram_data(hist), server_cpu_percent=cpu.server_percent,
+                machine_cpu_percent=cpu.machine_percent, other_cpu_percent=other, warnings=list(warnings),
                 extra={"actors": row["actors"], "mean_batch": row["mean_batch"], "mean_commit": row["mean_commit"]},
             )
         )
