@@ -49,7 +49,7 @@ import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableSequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 import msgspec
 
@@ -74,6 +74,7 @@ class RequestSource(Protocol):
 
 
 SourceFactory = Callable[..., RequestSource]
+R = TypeVar("R", bound=msgspec.Struct)
 
 
 class LoadSpec(msgspec.Struct, frozen=True):
@@ -442,24 +443,29 @@ async def run_worker(
     )
 
 
-def worker_main(spec: LoadSpec, index: int, go: Any, t0_value: Any, out_q: Any, progress: Any) -> None:
-    """Entry point of a load-generator process."""
+WorkerFn = Callable[..., Awaitable[msgspec.Struct]]
+
+
+def worker_main(
+    worker: str, spec: Any, index: int, go: Any, t0_value: Any, out_q: Any, progress: Any
+) -> None:
+    """Entry point of a load-generator process: runs the coroutine function ``worker``
+    ("module:function", e.g. :func:`run_worker`) on uvloop and sends back its result."""
     try:
         try:
             import uvloop
 
-            runner: Callable[[Any], WorkerResult] = uvloop.run
+            runner: Callable[[Any], msgspec.Struct] = uvloop.run
         except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
             runner = asyncio.run
+        fn: WorkerFn = load_source(worker)  # type: ignore[assignment]
+
         async def wait_go() -> float:
             await asyncio.get_running_loop().run_in_executor(None, go.wait)
             return float(t0_value.value)
 
         result = runner(
-            run_worker(
-                spec, index, on_ready=lambda: out_q.put(("ready", index, None)),
-                wait_go=wait_go, progress=progress,
-            )
+            fn(spec, index, on_ready=lambda: out_q.put(("ready", index, None)), wait_go=wait_go, progress=progress)
         )
         out_q.put(("result", index, msgspec.msgpack.encode(result)))
     except LoadError as exc:
@@ -471,36 +477,52 @@ def worker_main(spec: LoadSpec, index: int, go: Any, t0_value: Any, out_q: Any, 
 # -- the harness side -----------------------------------------------------------------
 @dataclass
 class PhaseHooks:
-    """Called by :func:`run_load` in the harness process while a phase runs."""
+    """Called by :func:`run_phase` in the harness process while a phase runs."""
 
     on_window_start: Callable[[], None] = lambda: None
     on_window_end: Callable[[], None] = lambda: None
     on_tick: Callable[[float, int, int], None] = lambda elapsed, ok, errors: None
 
 
-def run_load(spec: LoadSpec, hooks: PhaseHooks | None = None, *, ready_timeout: float = 60.0) -> LoadOutcome:
-    """Run one load phase in ``spec.processes`` fresh worker processes and merge their results."""
+def run_phase(
+    worker: str,
+    spec: Any,
+    result_type: type[R],
+    *,
+    processes: int,
+    warmup: float,
+    seconds: float,
+    drain_timeout: float,
+    hooks: PhaseHooks | None = None,
+    ready_timeout: float = 60.0,
+) -> list[R]:
+    """Run ``worker`` ("module:coroutine function") in ``processes`` fresh processes.
+
+    Each gets ``(spec, index, on_ready=, wait_go=, progress=)``; once all are ready
+    they start together at one ``time.monotonic()`` instant. ``progress`` is a
+    shared array of two counters per process (ok, errors) for the progress bar.
+    """
     hooks = hooks or PhaseHooks()
     ctx = mp.get_context("spawn")
     go = ctx.Event()
     out_q = ctx.Queue()
     t0_value = ctx.Value("d", 0.0, lock=False)
     progress: multiprocessing.sharedctypes.SynchronizedArray[int] = ctx.Array(  # type: ignore[assignment]
-        "q", 2 * spec.processes, lock=False
+        "q", 2 * processes, lock=False
     )
     procs = [
         ctx.Process(
-            target=worker_main, args=(spec, i, go, t0_value, out_q, progress),
+            target=worker_main, args=(worker, spec, i, go, t0_value, out_q, progress),
             name=f"questline-bench-load-{i}", daemon=True,
         )
-        for i in range(spec.processes)
+        for i in range(processes)
     ]
     for proc in procs:
         proc.start()
     try:
         ready = 0
         deadline = time.monotonic() + ready_timeout
-        while ready < spec.processes:
+        while ready < processes:
             kind, index, payload = _get(out_q, deadline, procs)
             if kind == "error":
                 raise LoadError(f"load worker {index}: {payload}")
@@ -508,7 +530,7 @@ def run_load(spec: LoadSpec, hooks: PhaseHooks | None = None, *, ready_timeout: 
         t0 = time.monotonic() + 0.2
         t0_value.value = t0
         go.set()
-        ms, end = t0 + spec.warmup, t0 + spec.warmup + spec.seconds
+        ms, end = t0 + warmup, t0 + warmup + seconds
         window_started = False
         while True:
             now = time.monotonic()
@@ -520,26 +542,33 @@ def run_load(spec: LoadSpec, hooks: PhaseHooks | None = None, *, ready_timeout: 
                     hooks.on_window_start()
                 hooks.on_window_end()
                 break
-            ok = sum(progress[0::2])
-            err = sum(progress[1::2])
-            hooks.on_tick(max(0.0, now - t0), ok, err)
+            hooks.on_tick(max(0.0, now - t0), sum(progress[0::2]), sum(progress[1::2]))
             next_mark = ms if not window_started else end
             time.sleep(max(0.0, min(0.25, next_mark - now)))
-        results: list[WorkerResult] = []
-        deadline = end + spec.drain_timeout + 30.0
-        while len(results) < spec.processes:
+        results: list[R] = []
+        deadline = end + drain_timeout + 30.0
+        while len(results) < processes:
             kind, index, payload = _get(out_q, deadline, procs)
             if kind == "error":
                 raise LoadError(f"load worker {index}: {payload}")
             if kind == "result":
-                results.append(msgspec.msgpack.decode(payload, type=WorkerResult))
-        hooks.on_tick(spec.warmup + spec.seconds, sum(progress[0::2]), sum(progress[1::2]))
+                results.append(msgspec.msgpack.decode(payload, type=result_type))
+        hooks.on_tick(warmup + seconds, sum(progress[0::2]), sum(progress[1::2]))
     finally:
         for proc in procs:
             proc.join(timeout=5)
             if proc.is_alive():
                 proc.kill()
                 proc.join(timeout=5)
+    return results
+
+
+def run_load(spec: LoadSpec, hooks: PhaseHooks | None = None, *, ready_timeout: float = 60.0) -> LoadOutcome:
+    """Run one HTTP load phase in ``spec.processes`` fresh worker processes and merge their results."""
+    results = run_phase(
+        "benchmarks.load:run_worker", spec, WorkerResult, processes=spec.processes, warmup=spec.warmup,
+        seconds=spec.seconds, drain_timeout=spec.drain_timeout, hooks=hooks, ready_timeout=ready_timeout,
+    )
     return merge(spec, results)
 
 
