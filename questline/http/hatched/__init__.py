@@ -1,0 +1,25 @@
+"""The Hatched surface (seed 004): ``/api/v1``, snake_case, strict, one error envelope.
+
+``hatched_routes()`` is what ``questline/surfaces.py`` mounts; ``HATCHED_ACTORS``
+are the actor kinds it needs. Everything under the mount answers in Hatched's
+envelope, including unknown paths and wrong methods.
+"""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, Mount, Router
+
+from questline.actors.hatched_auth import AccountActor, KeyIndexActor, SystemActor
+from questline.actors.hatched_customer import CustomerActor
+from questline.engine import Actor
+from questline.http.hatched import config, customers
+from questline.http.hatched.errors import EnvelopeRouter
+
+BASE_PATH = "/api/v1"
+
+HATCHED_ACTORS: list[type[Actor]] = [AccountActor, KeyIndexActor, SystemActor, CustomerActor]
+
+
+def hatched_routes() -> list[BaseRoute]:
+    inner = Router(routes=[*customers.routes(), *config.routes()])
+    return [Mount(BASE_PATH, app=EnvelopeRouter(inner))]
