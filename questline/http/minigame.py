@@ -1,0 +1,479 @@
+"""The Minigame surface (seed 003) over HTTP: validate, authenticate, route, format.
+
+No game rules live here: bodies are msgspec Structs, tokens are checked with the
+pure functions of ``questline.rules.minigame``, and every decision that touches
+state is a message to the tenant, character or session actor. Errors are the
+seed's ``{"error": "<code>"}`` bodies (a ``message`` is added only to the
+``invalid_request`` errors the seed does not define).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
+
+import jwt
+import msgspec
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from questline.actors.minigame import (
+    character_address,
+    session_address,
+    tenant_address,
+)
+from questline.engine import Runtime
+from questline.http.errors import retry_after_seconds
+from questline.rules import minigame as rules
+
+ACCESS_TTL_S: Final = 3600
+ISSUER: Final = "questline"
+RESULT_HEADER: Final = "Minigame-Result"
+CHARACTER_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+STATUS: Final[dict[str, int]] = {
+    "invalid_request": 400,
+    "invalid_signature": 400,
+    "duration_too_short": 400,
+    "duration_too_long": 400,
+    "invalid_score": 400,
+    "invalid_event_hash": 400,
+    "unauthorized": 401,
+    "character_mismatch": 403,
+    "minigame_result_required": 403,
+    "activity_not_found": 404,
+    "session_not_found": 404,
+    "session_expired": 408,
+    "activity_unavailable": 409,
+    "session_already_used": 409,
+    "rate_limited": 429,
+}
+
+
+# -- bodies -------------------------------------------------------------------------
+class TokenRequest(msgspec.Struct):
+    tenant_id: str
+    tenant_secret: str
+    character_id: str
+
+
+class TokenResponse(msgspec.Struct):
+    access_token: str
+    expires_at: int
+
+
+class SessionRequest(msgspec.Struct):
+    activity_type: str
+    activity_ref_id: str
+    character_id: str | None = None  # optional context: must be the JWT's character
+
+
+class SessionResponse(msgspec.Struct):
+    token: str
+    seed: int
+    type: str
+    min_duration_ms: int
+    max_duration_ms: int
+    skill_band: int
+
+
+class PassiveSessionResponse(msgspec.Struct):
+    passive: bool
+    result_token: str
+    modifier: float
+    score: float
+
+
+class ResultRequest(msgspec.Struct):
+    token: str
+    score: float
+    duration_ms: int
+    event_hash: str
+
+
+class ResultResponse(msgspec.Struct):
+    result_token: str
+    modifier: float
+    score: float
+
+
+class PassiveModeRequest(msgspec.Struct):
+    enabled: bool
+
+
+class PassiveModeResponse(msgspec.Struct):
+    passive_mode: bool
+
+
+class ActivityRequest(msgspec.Struct):
+    """Body of the gated routes other than the board (whose id is in the path)."""
+
+    activity_ref_id: str
+    activity_type: str | None = None
+    character_id: str | None = None
+
+
+class BoardAcceptRequest(msgspec.Struct):
+    character_id: str | None = None
+
+
+# -- plumbing -------------------------------------------------------------------------
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+class Refused(Exception):
+    """Ends a request with one of the surface's error bodies."""
+
+    def __init__(self, code: str, message: str | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(code)
+        self.code = code
+        self.message = message
+        self.headers = headers
+
+
+def error(code: str, message: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"error": code}
+    if message:
+        body["message"] = message
+    return JSONResponse(body, status_code=STATUS[code], headers=headers)
+
+
+def ok(body: msgspec.Struct | dict[str, Any]) -> Response:
+    return Response(msgspec.json.encode(body), media_type="application/json")
+
+
+def handler(fn: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    """Turn ``Refused`` into the error body, so handlers read top to bottom."""
+
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await fn(request)
+        except Refused as refused:
+            return error(refused.code, refused.message, refused.headers)
+
+    wrapped.__name__ = fn.__name__
+    wrapped.__doc__ = fn.__doc__
+    return wrapped
+
+
+async def body_of(request: Request, type_: type[S], *, empty_ok: bool = False) -> S:
+    raw = await request.body()
+    if empty_ok and not raw.strip():
+        raw = b"{}"
+    try:
+        return msgspec.json.decode(raw, type=type_)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise Refused("invalid_request", str(exc)) from exc
+
+
+def runtime_of(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def now_ms(request: Request) -> int:
+    """The engine clock, so tests that inject time see one time everywhere."""
+    return int(runtime_of(request).config.clock())
+
+
+@dataclass(frozen=True, slots=True)
+class TenantKeys:
+    secret: dict[str, Any]
+    access: bytes
+    session: bytes
+    result: bytes
+
+
+async def tenant_keys(request: Request, tenant_id: str) -> TenantKeys | None:
+    """The tenant's derived keys, cached per app (a tenant's signing key never changes)."""
+    cache: dict[str, TenantKeys] | None = getattr(request.app.state, "minigame_keys", None)
+    if cache is None:
+        cache = {}
+        request.app.state.minigame_keys = cache
+    keys = cache.get(tenant_id)
+    if keys is None:
+        if not CHARACTER_ID.match(tenant_id):
+            return None
+        creds = await runtime_of(request).call(tenant_address(tenant_id), "credentials")
+        if creds is None:
+            return None
+        signing = creds["signing_key"]
+        keys = TenantKeys(
+            secret=creds["secret"],
+            access=rules.access_key(signing),
+            session=rules.session_key(signing),
+            result=rules.result_key(signing),
+        )
+        cache[tenant_id] = keys
+    return keys
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    tenant_id: str
+    character_id: str
+    keys: TenantKeys
+
+
+async def authenticate(request: Request) -> Principal:
+    """The access JWT: HS256 only, signed by the tenant's access key, unexpired by the engine clock."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Refused("unauthorized")
+    try:
+        if jwt.get_unverified_header(token).get("alg") != "HS256":
+            raise Refused("unauthorized")
+        unverified = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError as exc:
+        raise Refused("unauthorized") from exc
+    tenant_id = unverified.get("tid")
+    if not isinstance(tenant_id, str):
+        raise Refused("unauthorized")
+    keys = await tenant_keys(request, tenant_id)
+    if keys is None:
+        raise Refused("unauthorized")
+    try:
+        claims = jwt.decode(
+            token,
+            keys.access,
+            algorithms=["HS256"],
+            issuer=ISSUER,
+            options={
+                "require": ["exp", "iat", "sub", "tid", "iss"],
+                "verify_exp": False,  # checked below against the engine clock
+                "verify_iat": False,
+                "verify_nbf": False,
+            },
+        )
+    except jwt.PyJWTError as exc:
+        raise Refused("unauthorized") from exc
+    sub, exp = claims.get("sub"), claims.get("exp")
+    if (
+        claims.get("typ") != "access"
+        or not isinstance(sub, str)
+        or not CHARACTER_ID.match(sub)
+        or not isinstance(exp, int)
+        or rules.expired(exp, now_ms(request))
+    ):
+        raise Refused("unauthorized")
+    return Principal(tenant_id, sub, keys)
+
+
+def check_context(principal: Principal, character_id: str | None) -> None:
+    """A body naming a character must name the JWT's character."""
+    if character_id is not None and character_id != principal.character_id:
+        raise Refused("character_mismatch")
+
+
+def refuse_from(reply: dict[str, Any]) -> Refused:
+    code = reply.get("error", "invalid_request")
+    return Refused(code if code in STATUS else "invalid_request")
+
+
+# -- routes -------------------------------------------------------------------------
+@handler
+async def issue_access_token(request: Request) -> Response:
+    """POST /api/auth/token: tenant credentials in, a character's access JWT out."""
+    body = await body_of(request, TokenRequest)
+    if not CHARACTER_ID.match(body.character_id):
+        raise Refused("invalid_request", "character_id must match " + CHARACTER_ID.pattern)
+    keys = await tenant_keys(request, body.tenant_id)
+    # The same answer for an unknown tenant and a wrong secret: nothing to probe.
+    if keys is None or not await asyncio.to_thread(rules.verify_secret, body.tenant_secret, keys.secret):
+        raise Refused("unauthorized")
+    issued_at = now_ms(request) // 1000
+    expires_at = issued_at + ACCESS_TTL_S
+    token = jwt.encode(
+        {
+            "iss": ISSUER,
+            "typ": "access",
+            "sub": body.character_id,
+            "tid": body.tenant_id,
+            "iat": issued_at,
+            "exp": expires_at,
+        },
+        keys.access,
+        algorithm="HS256",
+    )
+    return ok(TokenResponse(access_token=token, expires_at=expires_at))
+
+
+@handler
+async def create_session(request: Request) -> Response:
+    """POST /api/minigame/session: the character actor rate-limits and runs the seed's steps."""
+    principal = await authenticate(request)
+    body = await body_of(request, SessionRequest)
+    check_context(principal, body.character_id)
+    reply = await runtime_of(request).call(
+        character_address(principal.tenant_id, principal.character_id),
+        "open_session",
+        body.activity_type,
+        body.activity_ref_id,
+    )
+    if not reply["ok"]:
+        if reply["error"] == "rate_limited":
+            retry = str(retry_after_seconds(reply["retry_after_ms"] / 1000))
+            raise Refused("rate_limited", headers={"Retry-After": retry})
+        raise refuse_from(reply)
+    if reply["passive"]:
+        record = reply["result"]
+        token = rules.sign_token(rules.result_claims(record, principal.tenant_id), principal.keys.result)
+        return ok(
+            PassiveSessionResponse(
+                passive=True, result_token=token, modifier=record["modifier_applied"], score=record["score"]
+            )
+        )
+    session = reply["session"]
+    return ok(
+        SessionResponse(
+            token=rules.sign_token(session, principal.keys.session),
+            seed=session["seed"],
+            type=session["type"],
+            min_duration_ms=session["min_duration_ms"],
+            max_duration_ms=session["max_duration_ms"],
+            skill_band=session["skill_band"],
+        )
+    )
+
+
+@handler
+async def submit_result(request: Request) -> Response:
+    """POST /api/minigame/result: signature here, everything else in the session's actor."""
+    principal = await authenticate(request)
+    body = await body_of(request, ResultRequest)
+    session = rules.verify_token(body.token, principal.keys.session, rules.SESSION_TYP)
+    if session is None or not isinstance(session.get("jti"), str):
+        raise Refused("invalid_signature")
+    reply = await runtime_of(request).call(
+        session_address(principal.tenant_id, session["jti"]),
+        "submit",
+        principal.character_id,
+        body.score,
+        body.duration_ms,
+        body.event_hash,
+    )
+    if not reply["ok"]:
+        raise refuse_from(reply)
+    record = reply["result"]
+    token = rules.sign_token(rules.result_claims(record, principal.tenant_id), principal.keys.result)
+    return ok(ResultResponse(result_token=token, modifier=record["modifier_applied"], score=record["score"]))
+
+
+def _query_int(request: Request, name: str, default: int, low: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise Refused("invalid_request", f"{name} must be an integer") from exc
+    if value < low:
+        raise Refused("invalid_request", f"{name} must be >= {low}")
+    return value
+
+
+@handler
+async def history(request: Request) -> Response:
+    """GET /api/minigame/history: newest first; ``limit`` above 50 is served as 50."""
+    principal = await authenticate(request)
+    limit = min(_query_int(request, "limit", rules.HISTORY_DEFAULT_LIMIT, 1), rules.HISTORY_MAX_LIMIT)
+    offset = _query_int(request, "offset", 0, 0)
+    page = await runtime_of(request).call(
+        character_address(principal.tenant_id, principal.character_id), "history", limit, offset
+    )
+    return ok(page)
+
+
+@handler
+async def passive_mode(request: Request) -> Response:
+    """PATCH /api/characters/me/passive-mode: takes effect on the next session issuance."""
+    principal = await authenticate(request)
+    body = await body_of(request, PassiveModeRequest)
+    reply = await runtime_of(request).call(
+        character_address(principal.tenant_id, principal.character_id), "set_passive", body.enabled
+    )
+    return ok(PassiveModeResponse(passive_mode=reply["passive_mode"]))
+
+
+@handler
+async def me(request: Request) -> Response:
+    """GET /api/characters/me: skills with bands, currencies, items, passive flag."""
+    principal = await authenticate(request)
+    profile = await runtime_of(request).call(
+        character_address(principal.tenant_id, principal.character_id), "profile"
+    )
+    return ok(profile)
+
+
+@handler
+async def activities(request: Request) -> Response:
+    """GET /api/activities: the tenant's activities and their status for this character."""
+    principal = await authenticate(request)
+    listed = await runtime_of(request).call(
+        tenant_address(principal.tenant_id), "activities", principal.character_id
+    )
+    return ok({"activities": listed})
+
+
+def gated(route_name: str) -> Callable[[Request], Awaitable[Response]]:
+    """A gated activity route: the Minigame-Result token, then settlement in the character actor."""
+    allowed = rules.ROUTE_ACTIVITY_TYPES[route_name]
+
+    async def settle(request: Request) -> Response:
+        principal = await authenticate(request)
+        if route_name == "board":
+            board = await body_of(request, BoardAcceptRequest, empty_ok=True)
+            check_context(principal, board.character_id)
+            ref_id, wanted = request.path_params["id"], allowed
+        else:
+            body = await body_of(request, ActivityRequest)
+            check_context(principal, body.character_id)
+            ref_id = body.activity_ref_id
+            wanted = allowed & {body.activity_type} if body.activity_type is not None else allowed
+        claims = rules.verify_token(request.headers.get(RESULT_HEADER, ""), principal.keys.result, rules.RESULT_TYP)
+        if claims is None or not rules.result_binding_ok(
+            claims,
+            character_id=principal.character_id,
+            tenant_id=principal.tenant_id,
+            allowed_types=frozenset(wanted),
+            activity_ref_id=ref_id,
+            now_ms=now_ms(request),
+        ):
+            raise Refused("minigame_result_required")
+        reply = await runtime_of(request).call(
+            character_address(principal.tenant_id, principal.character_id),
+            "settle",
+            claims["jti"],
+            claims["activity_type"],
+            ref_id,
+        )
+        if not reply["ok"]:
+            raise refuse_from(reply)
+        return ok(reply["settlement"])
+
+    settle.__name__ = f"settle_{route_name}"
+    return handler(settle)
+
+
+def minigame_routes() -> list[BaseRoute]:
+    """Every route of the Minigame surface, for ``create_app(extra_routes=...)``."""
+    return [
+        Route("/api/auth/token", issue_access_token, methods=["POST"]),
+        Route("/api/minigame/session", create_session, methods=["POST"]),
+        Route("/api/minigame/result", submit_result, methods=["POST"]),
+        Route("/api/minigame/history", history, methods=["GET"]),
+        Route("/api/characters/me/passive-mode", passive_mode, methods=["PATCH"]),
+        Route("/api/characters/me", me, methods=["GET"]),
+        Route("/api/activities", activities, methods=["GET"]),
+        Route("/api/board/{id}/accept", gated("board"), methods=["POST"]),
+        Route("/api/crafting/start", gated("crafting"), methods=["POST"]),
+        Route("/api/gathering/start", gated("gathering"), methods=["POST"]),
+        Route("/api/trade/offer", gated("trade"), methods=["POST"]),
+        Route("/api/heal/start", gated("heal"), methods=["POST"]),
+        Route("/api/scouting/start", gated("scouting"), methods=["POST"]),
+        Route("/api/animals/interact", gated("animals"), methods=["POST"]),
+    ]
