@@ -50,6 +50,7 @@ class Scenario:
     needs: Needs  # a questline server, the baseline server, or nothing (in-process)
     run: Callable[[Harness, Target], list[Result]]
     order: int = 50  # position in the default run and in the table
+    uses_baseline: bool = True  # compared with the baseline (which then runs first)
 
 
 @dataclass
@@ -65,6 +66,9 @@ class Settings:
     workers: int = 1
     actors: int = 10_000  # engine scenario
     engine_callers: int = 256  # engine scenario
+    streams: int = 2_000  # sse scenario
+    stream_users: int = 500
+    stream_rate: float = 1_000.0
     app_id: str = "demo"
     app_secret: str = "demo-secret"
     progress: bool = True
@@ -108,6 +112,17 @@ def histogram_data(hist: Histogram) -> HistogramData | None:
         sub_bucket_bits=d["sub_bucket_bits"], total=d["total"], sum=d["sum"], min=d["min"],
         max=d["max"], buckets=[(int(a), int(b)) for a, b in d["buckets"]],
     )
+
+
+def noise_of(cpu: CpuWindow, client_cpu: float, target: Target) -> tuple[float | None, list[str]]:
+    """CPU used by processes that are neither the server nor the client, and a warning
+    when it is enough to have disturbed the measurement."""
+    if cpu.machine_percent is None:
+        return None, []
+    other = cpu.machine_percent - client_cpu - (cpu.server_percent or 0.0)
+    if target.server_pid is not None and other > NOISY_OTHER_CPU:
+        return other, [f"noisy machine: other processes used {other:.0f}% of a core during the window"]
+    return other, []
 
 
 class Harness:
@@ -226,13 +241,8 @@ class Harness:
                     f"requests waited for a free connection (max backlog {out.max_backlog:,}); "
                     "that wait is counted in latency"
                 )
-        other = None
-        if cpu.machine_percent is not None:
-            other = cpu.machine_percent - client_cpu - (cpu.server_percent or 0.0)
-            if target.server_pid is not None and other > NOISY_OTHER_CPU:
-                warnings.append(
-                    f"noisy machine: other processes used {other:.0f}% of a core during the window"
-                )
+        other, noise = noise_of(cpu, client_cpu, target)
+        warnings += noise
         ratio = None
         base = self.baseline.get(baseline_workload) if baseline_workload else None
         lat = latency_of(out.histogram)

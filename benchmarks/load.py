@@ -139,26 +139,33 @@ class LoadOutcome:
         return bool(self.saturation_reasons())
 
     def saturation_reasons(self) -> list[str]:
-        reasons = []
-        busiest = max(self.cpu_percent, default=0.0)
-        if busiest >= CLIENT_CPU_SATURATED:
+        return saturation_reasons(
+            self.cpu_percent, self.loop_lag, self.schedule_lag if self.spec.mode == "open" else None
+        )
+
+
+def saturation_reasons(cpu_percent: list[float], loop_lag: Histogram, schedule_lag: Histogram | None) -> list[str]:
+    """Why the load generator itself may have been the limit (empty: it kept up)."""
+    reasons = []
+    busiest = max(cpu_percent, default=0.0)
+    if busiest >= CLIENT_CPU_SATURATED:
+        reasons.append(
+            f"a load-generator process used {busiest:.0f}% of a core (one event loop "
+            f"cannot use more); add --clients or lower the load"
+        )
+    if loop_lag.total and loop_lag.percentile(99) / 1000 > LOOP_LAG_SATURATED_MS:
+        reasons.append(
+            f"the client event loop lagged (p99 {loop_lag.percentile(99) / 1000:.1f} ms "
+            f"on a {LOOP_PROBE_INTERVAL * 1000:.0f} ms timer)"
+        )
+    if schedule_lag is not None and schedule_lag.total:
+        p99 = schedule_lag.percentile(99) / 1000
+        if p99 > SCHEDULE_LAG_SATURATED_MS:
             reasons.append(
-                f"a load-generator process used {busiest:.0f}% of a core (one event loop "
-                f"cannot use more); add --clients or fewer --connections"
+                f"the client fell behind its own send schedule (dispatch lag p99 {p99:.1f} ms); "
+                f"the offered rate was not really offered"
             )
-        if self.loop_lag.total and self.loop_lag.percentile(99) / 1000 > LOOP_LAG_SATURATED_MS:
-            reasons.append(
-                f"the client event loop lagged (p99 {self.loop_lag.percentile(99) / 1000:.1f} ms "
-                f"on a {LOOP_PROBE_INTERVAL * 1000:.0f} ms timer)"
-            )
-        if self.spec.mode == "open" and self.schedule_lag.total:
-            p99 = self.schedule_lag.percentile(99) / 1000
-            if p99 > SCHEDULE_LAG_SATURATED_MS:
-                reasons.append(
-                    f"the client fell behind its own send schedule (dispatch lag p99 {p99:.1f} ms); "
-                    f"the offered rate was not really offered"
-                )
-        return reasons
+    return reasons
 
 
 def share(total: int, parts: int, index: int) -> int:

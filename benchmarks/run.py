@@ -65,6 +65,10 @@ def build_parser(scenarios: dict[str, Scenario]) -> argparse.ArgumentParser:
     load.add_argument("--users", type=int, default=10_000, help="QuestKit users (default 10,000)")
     load.add_argument("--drain-timeout", type=float, default=5.0,
                       help="seconds to wait for answers after the window (default 5)")
+    load.add_argument("--streams", type=int, default=2_000, help="sse: concurrent streams (default 2,000)")
+    load.add_argument("--stream-users", type=int, default=500, help="sse: users the streams belong to (default 500)")
+    load.add_argument("--stream-rate", type=float, default=1_000.0,
+                      help="sse: events/s posted for those users, open loop (default 1,000)")
     load.add_argument("--actors", type=int, default=10_000, help="engine: actors in the wide workload")
     load.add_argument("--engine-callers", "--concurrency", type=int, default=256,
                       help="engine: concurrent callers (default 256)")
@@ -150,6 +154,12 @@ def table_rows(results: list[Result]) -> list[dict[str, Any]]:
             notes.append("incomplete")
         if any(w.startswith("noisy") for w in r.warnings):
             notes.append("noisy")
+        if "streams_held" in r.extra:
+            notes.append(f"{r.extra['streams_held']:,}/{r.extra['streams_requested']:,} streams held")
+            if r.extra.get("missing"):
+                notes.append(f"{r.extra['missing']:,} frames missing")
+            if r.extra.get("misdelivered"):
+                notes.append("MISDELIVERED")
         if r.extra.get("mean_batch"):
             notes.append(f"{r.extra['mean_batch']:g} msgs/Ray call")
         if r.extra.get("mean_commit"):
@@ -210,7 +220,7 @@ def run_all(args: argparse.Namespace, h: Harness, selected: list[Scenario]) -> l
     in_process = [s for s in selected if s.needs == "in-process"]
     baseline = [s for s in selected if s.needs == "baseline"]
     all_scenarios = registry()
-    if not baseline and server_scenarios and not args.no_baseline:
+    if not baseline and any(s.uses_baseline for s in server_scenarios) and not args.no_baseline:
         baseline = [s for s in all_scenarios.values() if s.needs == "baseline"]
     for scenario in baseline:
         server = baseline_server(workers=args.workers)
@@ -265,6 +275,19 @@ def run_all(args: argparse.Namespace, h: Harness, selected: list[Scenario]) -> l
     return results
 
 
+def _raise_fd_limit() -> None:
+    """Thousands of streams need thousands of descriptors, in the load generator and in the
+    server it starts (which inherits the limit): lift the soft limit to the hard one."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65_536 if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     scenarios = registry()
     parser = build_parser(scenarios)
@@ -277,7 +300,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [n for n in names if n not in scenarios]
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(unknown)}; available: {', '.join(scenarios)}")
-    for flag in ("seconds", "connections", "clients", "users", "shards", "workers", "actors", "engine_callers"):
+    for flag in ("seconds", "connections", "clients", "users", "shards", "workers", "actors", "engine_callers",
+                 "streams", "stream_users", "stream_rate"):
         if getattr(args, flag) <= 0:
             parser.error(f"--{flag.replace('_', '-')} must be positive")
     if args.rate is not None and args.rate <= 0:
@@ -289,8 +313,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         seconds=args.seconds, warmup=args.warmup, connections=args.connections, rate=args.rate,
         clients=args.clients, users=args.users, drain_timeout=args.drain_timeout, shards=args.shards,
         workers=args.workers, actors=args.actors, engine_callers=args.engine_callers,
+        streams=args.streams, stream_users=args.stream_users, stream_rate=args.stream_rate,
         app_id=args.app_id, app_secret=args.app_secret, progress=not args.no_progress,
     )
+    _raise_fd_limit()
     h = Harness(settings)
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     load_start = list(os.getloadavg()) if hasattr(os, "getloadavg") else []

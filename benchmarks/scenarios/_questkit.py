@@ -34,8 +34,8 @@ def _snippet(body: bytes) -> str:
     return body[:200].decode("utf-8", "replace")
 
 
-def user_id(h: Harness, index: int) -> str:
-    return f"bench-{h.run_tag}-{index:05d}"
+def user_id(h: Harness, index: int, group: str = "") -> str:
+    return f"bench-{h.run_tag}-{group}{index:05d}"
 
 
 async def _mint_one(conn: Connection, ep: Endpoint, prefix: str, app_id: str, secret: str, uid: str) -> str:
@@ -88,16 +88,20 @@ def check_route(target: Target, token: str, method: str, path: str, body: bytes 
         raise ScenarioUnavailable(f"{method} {path} answered {status}: {_snippet(raw)}")
 
 
-def tokens(h: Harness, target: Target, users: int) -> list[tuple[str, str]]:
-    """``[(userId, token)]`` for ``users`` users, minted once per server (progress bar)."""
-    cached: list[tuple[str, str]] = target.cache.get("tokens", [])
+def tokens(h: Harness, target: Target, users: int, group: str = "") -> list[tuple[str, str]]:
+    """``[(userId, token)]`` for ``users`` users, minted once per server (progress bar).
+
+    ``group`` names a separate set of users (the ``sse`` scenario needs users whose
+    missions no other scenario has touched)."""
+    cache_key = f"tokens{group}"
+    cached: list[tuple[str, str]] = target.cache.get(cache_key, [])
     if len(cached) >= users:
         return cached[:users]
     check_auth(h, target)
     assert target.url is not None
     ep, prefix = parse_url(target.url)
     s = h.settings
-    todo = [user_id(h, i) for i in range(len(cached), users)]
+    todo = [user_id(h, i, group) for i in range(len(cached), users)]
     minted: dict[str, str] = {}
     bar = h.bar(f"minting tokens for {users:,} users", len(todo), unit=" tokens")
     if bar.disable:
@@ -125,7 +129,7 @@ def tokens(h: Harness, target: Target, users: int) -> list[tuple[str, str]]:
     finally:
         bar.close()
     cached = cached + [(uid, minted[uid]) for uid in todo]
-    target.cache["tokens"] = cached
+    target.cache[cache_key] = cached
     return cached
 
 
@@ -179,3 +183,46 @@ def event_templates(h: Harness, target: Target, token: str) -> tuple[list[dict[s
     templates = templates[:MAX_TEMPLATES]
     target.cache["event_templates"] = templates
     return templates, warnings
+
+
+BENCH_MISSION: dict[str, Any] = {
+    "id": "questline-bench-tick",
+    "title": "questline bench counter",
+    "description": "Added by `questline bench` to a server it started: every tick progresses it.",
+    "criteria": {"eventName": "questline.bench.tick", "count": 1_000_000_000},
+    "reward": {"kind": "badge", "badgeId": "questline-bench"},
+}
+BENCH_EVENT: dict[str, Any] = {"name": "questline.bench.tick", "payload": {}}
+
+
+def install_bench_mission(h: Harness, target: Target) -> str | None:
+    """Add :data:`BENCH_MISSION` to the app's catalog (``GET``/``PUT /v1/admin/catalog``,
+    ``Authorization: Bearer <appSecret>``) so every bench event changes exactly one
+    mission. Only on a server the harness started itself; returns why not, or None."""
+    if target.server_pid is None:
+        return "not changing the catalog of a server this run did not start"
+    if target.cache.get("bench_mission"):
+        return None
+    assert target.url is not None
+    ep, prefix = parse_url(target.url)
+    s = h.settings
+    headers = {"Authorization": f"Bearer {s.app_secret}", "Content-Type": "application/json"}
+    path = f"{prefix}/v1/admin/catalog?appId={s.app_id}"
+    try:
+        status, raw = asyncio.run(fetch(ep, "GET", path, headers=headers))
+        if status != 200:
+            return f"GET /v1/admin/catalog answered {status}: {_snippet(raw)}"
+        catalog = msgspec.json.decode(raw)
+        missions = list(catalog.get("missions") or [])
+        if not any(m.get("id") == BENCH_MISSION["id"] for m in missions):
+            body = msgspec.json.encode(
+                {"appId": s.app_id, "missions": [*missions, BENCH_MISSION],
+                 "campaigns": list(catalog.get("campaigns") or [])}
+            )
+            status, raw = asyncio.run(fetch(ep, "PUT", path, headers=headers, body=body))
+            if status not in (200, 201, 204):
+                return f"PUT /v1/admin/catalog answered {status}: {_snippet(raw)}"
+    except (HTTPError, OSError, TimeoutError, msgspec.DecodeError, AttributeError) as exc:
+        return f"the admin catalog could not be changed ({exc})"
+    target.cache["bench_mission"] = True
+    return None

@@ -11,52 +11,34 @@ Compared with the baseline's ``POST`` workload (same request shape and size).
 
 from __future__ import annotations
 
-import time
 from typing import Any
-
-import msgspec
 
 from benchmarks.client import Endpoint
 from benchmarks.harness import Harness, Scenario, Target
+from benchmarks.questkit_wire import EventEncoder
 from benchmarks.scenarios import _questkit
 from benchmarks.schema import Result
 
 
 class EventSource:
-    """Valid events, round-robin over this worker's share of the users."""
+    """Valid events, round-robin over this worker's share of the users; each user
+    cycles through the templates."""
 
     def __init__(self, params: dict[str, Any], *, endpoint: Endpoint, prefix: str, worker: int, workers: int) -> None:
         users = params["users"][worker::workers]
         if not users:
             raise ValueError("more load-generator processes than users")
-        self.heads = [
-            (
-                f"POST {prefix}/v1/events HTTP/1.1\r\nHost: {endpoint.authority}\r\n"
-                f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
-            ).encode()
-            for _, token in users
-        ]
-        self.user_json = [msgspec.json.encode(uid) for uid, _ in users]
-        self.templates = [
-            (msgspec.json.encode(t["name"]), msgspec.json.encode(t["payload"])) for t in params["events"]
-        ]
-        self.key_prefix = f"{params['tag']}-{worker}-".encode()
+        self.encoder = EventEncoder(
+            users, params["events"], endpoint=endpoint, prefix=prefix, key_prefix=f"{params['tag']}-{worker}-"
+        )
+        self.n = len(users)
         self.i = 0
 
     def next_request(self) -> bytes:
         i = self.i
         self.i = i + 1
-        n = len(self.heads)
-        u = i % n
-        name, payload = self.templates[(u + i // n) % len(self.templates)]
-        body = b"".join((
-            b'{"userId":', self.user_json[u], b',"name":', name, b',"payload":', payload,
-            b',"timestamp":', str(int(time.time() * 1000)).encode(), b"}",
-        ))
-        return b"".join((
-            self.heads[u], b"Idempotency-Key: ", self.key_prefix, str(i).encode(),
-            b"\r\nContent-Length: ", str(len(body)).encode(), b"\r\n\r\n", body,
-        ))
+        u = i % self.n
+        return self.encoder.encode(u, u + i // self.n)
 
 
 def run(h: Harness, target: Target) -> list[Result]:

@@ -55,10 +55,10 @@ def assert_produced_numbers(result: Result) -> None:
     assert result.histogram is not None
 
 
-def assert_ran_or_honestly_unavailable(result: Result, questkit: bool) -> None:
+def assert_ran_or_honestly_unavailable(result: Result, questkit: bool, uses_baseline: bool) -> None:
     if questkit:
         assert_produced_numbers(result)
-        assert result.vs_baseline is not None or result.scenario == "baseline"
+        assert (result.vs_baseline is not None) == uses_baseline
     else:
         assert result.status == "failed"
         assert result.error is not None and QUESTKIT_MISSING in result.error
@@ -73,7 +73,8 @@ def test_every_scenario_runs_against_servers_the_harness_starts(
     plot = tmp_path / "out.png"
     code, report = bench(
         [*scenarios, "--runtime", "local", "--durability", "strict", "--users", "200",
-         "--actors", "500", "--engine-callers", "32", "--connections", "16", "--plot", str(plot)],
+         "--actors", "500", "--engine-callers", "32", "--connections", "16", "--streams", "100",
+         "--stream-users", "20", "--stream-rate", "100", "--plot", str(plot)],
         tmp_path,
     )
     assert code == (0 if questkit else 1)
@@ -86,7 +87,7 @@ def test_every_scenario_runs_against_servers_the_harness_starts(
         for result in results:
             if scenarios[name].needs == "server":
                 assert result.runtime == "local" and result.durability == "strict"
-                assert_ran_or_honestly_unavailable(result, questkit)
+                assert_ran_or_honestly_unavailable(result, questkit, scenarios[name].uses_baseline)
             else:
                 assert_produced_numbers(result)
     assert [r.workload for r in by_scenario["baseline"]] == ["GET", "POST"]
