@@ -27,6 +27,7 @@ from benchmarks.schema import (
     ClientStats,
     HistogramData,
     Latency,
+    Mode,
     Result,
     TimelinePoint,
 )
@@ -147,9 +148,9 @@ class Harness:
 
     # -- results --------------------------------------------------------------------------
     @staticmethod
-    def failed(scenario: str, workload: str, target: Target, error: str, *, mode: str = "closed") -> Result:
+    def failed(scenario: str, workload: str, target: Target, error: str, *, mode: Mode = "closed") -> Result:
         return Result(
-            scenario=scenario, workload=workload, status="failed", mode=mode,  # type: ignore[arg-type]
+            scenario=scenario, workload=workload, status="failed", mode=mode,
             unit="-", error=error, runtime=target.runtime, durability=target.durability,
             shards=target.shards, server_workers=target.workers,
         )
