@@ -15,6 +15,7 @@ sse-starlette does the framing, heartbeat comments and send timeouts.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -24,6 +25,7 @@ from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 
 from questline.engine import Address, Runtime
+from questline.engine.feeds import Watch
 
 log = logging.getLogger("questline.http")
 
@@ -71,8 +73,13 @@ async def hub_stream(
     *,
     frame: FrameFormatter = default_frame,
     headers: dict[str, str] | None = None,
+    expires_at_ms: int | None = None,
 ) -> EventSourceResponse:
-    """Open a live stream of ``hub`` for this request."""
+    """Open a live stream of ``hub`` for this request.
+
+    ``expires_at_ms`` (the credential's expiry on ``runtime.config.clock``) ends the
+    stream then, so a token cannot keep a stream alive past its life.
+    """
     resume = last_event_id(request)
     watch = await runtime.watch(hub, limit=WATCH_LIMIT)
     try:
@@ -82,6 +89,20 @@ async def hub_stream(
         raise
     StreamStats.open += 1
     StreamStats.opened_total += 1
+
+    def expired() -> bool:
+        return expires_at_ms is not None and runtime.config.clock() >= expires_at_ms
+
+    async def _next(w: Watch) -> dict[str, Any] | None:
+        if expires_at_ms is None:
+            return await w.get()
+        remaining = (expires_at_ms - runtime.config.clock()) / 1000
+        if remaining <= 0:
+            return None
+        try:
+            return await asyncio.wait_for(w.get(), remaining)
+        except TimeoutError:
+            return None
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         nonlocal watch
@@ -99,10 +120,12 @@ async def hub_stream(
                     if item["seq"] > sent:
                         sent = item["seq"]
                         yield frame(item)
-                while (item := await watch.get()) is not None:
+                while (item := await _next(watch)) is not None:
                     if item["seq"] > sent:
                         sent = item["seq"]
                         yield frame(item)
+                if expired():
+                    return
                 if watch.overflowed:
                     StreamStats.overflowed_total += 1
                     return  # too slow: disconnect; the client resumes with Last-Event-ID
