@@ -12,7 +12,9 @@ import secrets
 from typing import Any
 
 from questline.actors.hatched_auth import keyindex_address
+from questline.actors.hatched_buddy import buddy_address
 from questline.engine import Actor, Address
+from questline.rules.hatched_art import traits_for
 from questline.rules.hatched_config import (
     diff_content,
     impact_summary,
@@ -20,6 +22,12 @@ from questline.rules.hatched_config import (
     validate_content,
 )
 from questline.rules.hatched_errors import HatchedError, invalid_transition, not_found
+from questline.rules.hatched_lifecycle import (
+    ACTIVE_EGG_STATES,
+    check_egg,
+    check_operation,
+    visual_variant,
+)
 from questline.rules.hatched_models import (
     KEYED_SECTIONS,
     ConfigContent,
@@ -365,3 +373,213 @@ class CustomerActor(Actor):
         return {"key": item_key, "deleted": True}
 
 
+
+    # -- eggs ------------------------------------------------------------------------
+    def _egg(self, egg_id: str) -> dict[str, Any]:
+        egg = self.storage.get(f"egg:{egg_id}")
+        if egg is None:
+            raise not_found("egg", egg_id)
+        return egg
+
+    @staticmethod
+    def _egg_view(egg: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "egg_id": egg["egg_id"],
+            "status": egg["status"],
+            "visual_variant": egg["visual_variant"],
+            "config_version_id": egg["config_version_id"],
+            "user_id": egg["user_id"],
+            "buddy_id": egg["buddy_id"],
+            "metadata": egg["metadata"],
+            "created_at": iso_ms(egg["created_at"]),
+        }
+
+    def _user_eggs(self, user_id: str) -> list[dict[str, Any]]:
+        ids: list[str] = self.storage.get(f"user_eggs:{user_id}", [])
+        return [self._egg(i) for i in ids]
+
+    def create_egg(self, user_id: str, metadata: dict[str, Any], ensure: bool, max_active: int,
+                   publish_url: str) -> dict[str, Any]:
+        """A waiting egg pinned to the published config; ``ensure`` reuses the newest open one."""
+        self._require_profile()
+        published_id = self.storage.get("published_id")
+        if published_id is None:
+            raise HatchedError(409, "no_published_config",
+                               "Publish a config version before creating eggs.", {"publish_url": publish_url})
+        eggs = self._user_eggs(user_id)
+        if ensure:
+            reusable = [e for e in eggs if e["status"] in ("waiting", "ready")]
+            if reusable:
+                return {"egg": self._egg_view(max(reusable, key=lambda e: e["created_at"])), "created": False}
+        active = [e for e in eggs if e["status"] in ACTIVE_EGG_STATES]
+        if len(active) >= max_active:
+            raise HatchedError(
+                409, "active_egg_limit",
+                f"User {user_id} already has {len(active)} active eggs (max {max_active}); hatch or cancel one, "
+                "or retry with ?ensure=true.",
+                {"active": [{"egg_id": e["egg_id"], "status": e["status"], "created_at": iso_ms(e["created_at"])}
+                            for e in active], "max": max_active},
+            )
+        egg_id = new_id("egg")
+        egg = {"egg_id": egg_id, "status": "waiting", "visual_variant": visual_variant(egg_id),
+               "config_version_id": published_id, "user_id": user_id, "buddy_id": None,
+               "metadata": metadata, "created_at": self.now()}
+        self.storage.put(f"egg:{egg_id}", egg)
+        self.storage.put(f"user_eggs:{user_id}", [*self.storage.get(f"user_eggs:{user_id}", []), egg_id])
+        self.storage.put("egg_ids", [*self.storage.get("egg_ids", []), egg_id])
+        return {"egg": self._egg_view(egg), "created": True}
+
+    def get_egg(self, egg_id: str) -> dict[str, Any]:
+        return self._egg_view(self._egg(egg_id))
+
+    def list_eggs(self, user_id: str | None, status: str | None) -> list[dict[str, Any]]:
+        ids = self.storage.get(f"user_eggs:{user_id}", []) if user_id else self.storage.get("egg_ids", [])
+        eggs = [self._egg(i) for i in ids]
+        return [self._egg_view(e) for e in eggs if status is None or e["status"] == status]
+
+    def set_egg_status(self, egg_id: str, status: str) -> dict[str, Any]:
+        egg = self._egg(egg_id)
+        check_egg(egg_id, egg["status"], status)
+        egg["status"] = status
+        self.storage.put(f"egg:{egg_id}", egg)
+        return self._egg_view(egg)
+
+    def hatch_egg(self, egg_id: str, pending_ms: int, processing_ms: int) -> dict[str, Any]:
+        """ready -> hatching, and a pending hatch operation the alarm will drive."""
+        egg = self._egg(egg_id)
+        check_egg(egg_id, egg["status"], "hatching")
+        egg["status"] = "hatching"
+        self.storage.put(f"egg:{egg_id}", egg)
+        op = self._new_operation("hatch", {"egg_id": egg_id, "user_id": egg["user_id"], "buddy_id": new_id("bdy")},
+                                 pending_ms, processing_ms)
+        egg["operation_id"] = op["id"]
+        self.storage.put(f"egg:{egg_id}", egg)
+        return self._op_view(op)
+
+    # -- operations ----------------------------------------------------------------------
+    def _new_operation(self, op_type: str, request: dict[str, Any], pending_ms: int, processing_ms: int) -> dict[str, Any]:
+        now = self.now()
+        op = {"id": new_id("op"), "type": op_type, "status": "pending", "request": request, "result": None,
+              "error": None, "created_at": now, "updated_at": now, "completed_at": None,
+              "due_at": now + pending_ms, "processing_ms": processing_ms}
+        self.storage.put(f"op:{op['id']}", op)
+        self.storage.put("op_ids", [*self.storage.get("op_ids", []), op["id"]])
+        self.storage.put("op_open", [*self.storage.get("op_open", []), op["id"]])
+        self._arm(op["due_at"])
+        return op
+
+    def _arm(self, at: int) -> None:
+        current = self.get_alarm()
+        if current is None or at < current:
+            self.set_alarm(at)
+
+    def _op(self, op_id: str) -> dict[str, Any]:
+        op = self.storage.get(f"op:{op_id}")
+        if op is None:
+            raise not_found("operation", op_id)
+        return op
+
+    @staticmethod
+    def _op_view(op: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "operation_id": op["id"],
+            "type": op["type"],
+            "status": op["status"],
+            "egg_id": op["request"].get("egg_id"),
+            "buddy_id": op["request"].get("buddy_id") if op["status"] == "completed" or op["type"] != "hatch"
+            else None,
+            "result": op["result"],
+            "error": op["error"],
+            "created_at": iso_ms(op["created_at"]),
+            "updated_at": iso_ms(op["updated_at"]),
+            "completed_at": iso_ms(op["completed_at"]) if op["completed_at"] else None,
+        }
+
+    def get_operation(self, op_id: str) -> dict[str, Any]:
+        return self._op_view(self._op(op_id))
+
+    def list_operations(self, op_type: str | None, status: str | None) -> list[dict[str, Any]]:
+        ops = [self._op(i) for i in reversed(self.storage.get("op_ids", []))]
+        return [self._op_view(o) for o in ops
+                if (op_type is None or o["type"] == op_type) and (status is None or o["status"] == status)]
+
+    def cancel_operation(self, op_id: str) -> dict[str, Any]:
+        """pending -> cancelled only; a cancelled hatch puts its egg back to ready so it can be retried."""
+        op = self._op(op_id)
+        check_operation(op_id, op["status"], "cancelled")
+        self._finish(op, "cancelled", None, None)
+        return self._op_view(op)
+
+    def _finish(self, op: dict[str, Any], status: str, result: dict[str, Any] | None, error: dict[str, Any] | None) -> None:
+        now = self.now()
+        op.update(status=status, result=result, error=error, updated_at=now,
+                  completed_at=now if status in ("completed", "failed") else None)
+        self.storage.put(f"op:{op['id']}", op)
+        self.storage.put("op_open", [i for i in self.storage.get("op_open", []) if i != op["id"]])
+        if op["type"] == "hatch":
+            egg = self._egg(op["request"]["egg_id"])
+            if status == "completed":
+                egg["status"] = "hatched"
+                egg["buddy_id"] = op["request"]["buddy_id"]
+            else:
+                egg["status"] = "ready"  # the hatch never happened: the egg may be hatched again
+            self.storage.put(f"egg:{egg['egg_id']}", egg)
+
+    async def on_alarm(self) -> None:
+        """Drive due operations one step: pending -> processing -> completed/failed."""
+        now = self.now()
+        next_due: int | None = None
+        for op_id in self.storage.get("op_open", []):
+            op = self._op(op_id)
+            if op["due_at"] > now:
+                next_due = op["due_at"] if next_due is None else min(next_due, op["due_at"])
+                continue
+            if op["status"] == "pending":
+                op.update(status="processing", updated_at=now, due_at=now + op["processing_ms"])
+                self.storage.put(f"op:{op_id}", op)
+                next_due = op["due_at"] if next_due is None else min(next_due, op["due_at"])
+            elif op["status"] == "processing":
+                await self._execute(op)
+        if next_due is not None:
+            self.set_alarm(next_due)
+
+    async def _execute(self, op: dict[str, Any]) -> None:
+        if op["type"] == "hatch":
+            egg = self._egg(op["request"]["egg_id"])
+            buddy_id = op["request"]["buddy_id"]
+            cfg = self._version(egg["config_version_id"])
+            record = {"buddy_id": buddy_id, "customer_id": self.key, "user_id": egg["user_id"],
+                      "egg_id": egg["egg_id"], "name": egg["metadata"].get("name") or "Buddy",
+                      "config_version_id": cfg["id"], "config": cfg["content"], "traits": traits_for(egg["egg_id"])}
+            try:
+                view = await self.call(buddy_address(self.key, buddy_id), "create", record)
+            except Exception as exc:  # the buddy's shard refused: report it, keep the egg usable
+                self._finish(op, "failed", None, {"code": "hatch_failed",
+                                                  "message": f"Hatching egg {egg['egg_id']} failed: {exc}"})
+                return
+            self._note_buddy(view)
+            self._finish(op, "completed", {"buddy_id": buddy_id, "image_url": view["image_url"]}, None)
+
+    # -- buddy directory (lists, filters, per-version counts) ----------------------------
+    def _note_buddy(self, view: dict[str, Any]) -> None:
+        directory: dict[str, Any] = self.storage.get("buddies", {})
+        previous = directory.get(view["buddy_id"])
+        directory[view["buddy_id"]] = {k: view[k] for k in ("buddy_id", "user_id", "name", "status",
+                                                            "config_version_id", "created_at")}
+        self.storage.put("buddies", directory)
+        counts: dict[str, int] = self.storage.get("buddy_versions", {})
+        if previous is not None:
+            counts[previous["config_version_id"]] = counts.get(previous["config_version_id"], 1) - 1
+        counts[view["config_version_id"]] = counts.get(view["config_version_id"], 0) + 1
+        self.storage.put("buddy_versions", {k: v for k, v in counts.items() if v > 0})
+
+    def note_buddy(self, view: dict[str, Any]) -> None:
+        """Buddies report renames, archiving and migrations so listings stay current."""
+        if view["buddy_id"] in self.storage.get("buddies", {}):
+            self._note_buddy(view)
+
+    def list_buddies(self, user_id: str | None, status: str | None, config_version_id: str | None) -> list[dict[str, Any]]:
+        directory: dict[str, Any] = self.storage.get("buddies", {})
+        return [b for b in directory.values()
+                if (user_id is None or b["user_id"] == user_id) and (status is None or b["status"] == status)
+                and (config_version_id is None or b["config_version_id"] == config_version_id)]

@@ -79,3 +79,47 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
     assert REQUEST_ID.fullmatch(error["requestId"]) or error["requestId"] == response.headers.get("x-request-id")
     assert response.headers["x-request-id"] == error["requestId"]
     return error
+
+
+@pytest.fixture(name="fast_operations", autouse=True)
+def fast_operations_fixture(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Operations spend a few ms in pending/processing instead of a human-visible second."""
+    monkeypatch.setenv("HATCHED_OP_PENDING_MS", "10")
+    monkeypatch.setenv("HATCHED_OP_PROCESSING_MS", "10")
+
+
+async def publish_preset(client: httpx.AsyncClient, customer: Customer, preset: str = "learning") -> str:
+    applied = await client.post("/customers/me/apply-preset", json={"preset_key": preset}, headers=customer.auth)
+    assert applied.status_code == 200, applied.text
+    version_id = applied.json()["id"]
+    published = await client.post(f"/config-versions/{version_id}/publish", headers=customer.auth)
+    assert published.status_code == 200, published.text
+    return version_id
+
+
+async def wait_operation(client: httpx.AsyncClient, customer: Customer, op_id: str, limit_s: float = 10.0) -> dict:
+    """Poll like a client would until the operation is final."""
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + limit_s
+    while True:
+        op = (await client.get(f"/operations/{op_id}", headers=customer.auth)).json()
+        if op["status"] in ("completed", "failed", "cancelled"):
+            return op
+        assert asyncio.get_running_loop().time() < deadline, op
+        await asyncio.sleep(0.01)
+
+
+async def hatch_buddy(client: httpx.AsyncClient, customer: Customer, user_id: str = "user_1") -> dict:
+    egg = await client.post("/eggs", json={"user_id": user_id}, headers=customer.auth)
+    assert egg.status_code == 201, egg.text
+    egg_id = egg.json()["egg_id"]
+    ready = await client.patch(f"/eggs/{egg_id}/status", json={"status": "ready"}, headers=customer.auth)
+    assert ready.status_code == 200, ready.text
+    hatch = await client.post(f"/eggs/{egg_id}/hatch", headers=customer.auth)
+    assert hatch.status_code == 202, hatch.text
+    op = await wait_operation(client, customer, hatch.json()["operation_id"])
+    assert op["status"] == "completed", op
+    buddy = await client.get(f"/buddies/{op['result']['buddy_id']}", headers=customer.auth)
+    assert buddy.status_code == 200
+    return buddy.json()

@@ -10,16 +10,17 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Router
 
 from questline.actors.hatched_auth import AccountActor, KeyIndexActor, SystemActor
+from questline.actors.hatched_buddy import BuddyActor
 from questline.actors.hatched_customer import CustomerActor
 from questline.engine import Actor
-from questline.http.hatched import config, customers
+from questline.http.hatched import buddies, config, customers, eggs
 from questline.http.hatched.errors import EnvelopeRouter
 
 BASE_PATH = "/api/v1"
 
-HATCHED_ACTORS: list[type[Actor]] = [AccountActor, KeyIndexActor, SystemActor, CustomerActor]
+HATCHED_ACTORS: list[type[Actor]] = [AccountActor, KeyIndexActor, SystemActor, CustomerActor, BuddyActor]
 
 
 def hatched_routes() -> list[BaseRoute]:
-    inner = Router(routes=[*customers.routes(), *config.routes()])
+    inner = Router(routes=[*customers.routes(), *config.routes(), *eggs.routes(), *buddies.routes()])
     return [Mount(BASE_PATH, app=EnvelopeRouter(inner))]
