@@ -1,0 +1,1 @@
+"""Demo content shipped with questline (catalogs a fresh checkout can serve)."""
