@@ -107,6 +107,13 @@ class BuddyActor(Actor):
         buddy["status"] = "archived"
         return self._save(buddy)
 
+    def migrate(self, config_version_id: str, config: dict[str, Any]) -> dict[str, Any]:
+        """Re-pin to another config version (only ever on an explicit migration)."""
+        buddy = self._buddy()
+        buddy["config_version_id"] = config_version_id
+        buddy["config"] = config
+        return self._save(buddy)
+
     # -- economy -----------------------------------------------------------------
     def _remembered(self, idempotency_key: str | None, request: dict[str, Any]) -> dict[str, Any] | None:
         if not idempotency_key:

@@ -583,3 +583,20 @@ class CustomerActor(Actor):
         return [b for b in directory.values()
                 if (user_id is None or b["user_id"] == user_id) and (status is None or b["status"] == status)
                 and (config_version_id is None or b["config_version_id"] == config_version_id)]
+
+    async def migrate_buddies(self, version_id: str, buddy_ids: list[str] | None) -> dict[str, Any]:
+        """Re-pin buddies (all, or the listed ones) to the published version ``version_id``."""
+        record = self._version(version_id)
+        if record["status"] != "published":
+            raise HatchedError(409, "config_version_not_published",
+                               f"Config version {version_id} is {record['status']}; buddies migrate only to the "
+                               "published version.", {"status": record["status"]})
+        directory: dict[str, Any] = self.storage.get("buddies", {})
+        targets = [b for b in directory.values() if b["config_version_id"] != version_id
+                   and (buddy_ids is None or b["buddy_id"] in buddy_ids)]
+        migrated: list[str] = []
+        for entry in targets:
+            view = await self.call(buddy_address(self.key, entry["buddy_id"]), "migrate", version_id, record["content"])
+            self._note_buddy(view)
+            migrated.append(entry["buddy_id"])
+        return {"config_version_id": version_id, "migrated": len(migrated), "buddy_ids": migrated}

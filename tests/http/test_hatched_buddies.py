@@ -146,3 +146,27 @@ async def test_hatch_survives_a_restart(make_runtime: Callable[..., Any], monkey
         assert op["status"] == "completed"
         buddy = await client.get(f"/buddies/{op['result']['buddy_id']}", headers=customer.auth)
         assert buddy.status_code == 200
+
+
+async def test_publish_impact_migrate_round_trip(client: httpx.AsyncClient, customer: Customer) -> None:
+    v1 = await publish_preset(client, customer, "learning")
+    buddy = await hatch_buddy(client, customer, "alice")
+    v2 = await publish_preset(client, customer, "fitness")
+    # Pinned: publishing v2 does not move the existing buddy.
+    assert (await client.get(f"/buddies/{buddy['buddy_id']}", headers=customer.auth)).json()["config_version_id"] == v1
+    newcomer = await hatch_buddy(client, customer, "bob")
+    assert newcomer["config_version_id"] == v2
+    impact = (await client.get(f"/config-versions/{v2}/impact", headers=customer.auth)).json()
+    assert impact["existing_buddies"] == {"total": 2, "on_this_version": 1, "on_other_versions": 1}
+    assert impact["migration_available"] is True
+    assert_error(await client.post(f"/config-versions/{v1}/migrate-buddies", json={}, headers=customer.auth),
+                 409, "config_version_not_published")
+    migrated = await client.post(f"/config-versions/{v2}/migrate-buddies", json={}, headers=customer.auth)
+    assert migrated.status_code == 200 and migrated.json()["buddy_ids"] == [buddy["buddy_id"]]
+    assert (await client.get(f"/buddies/{buddy['buddy_id']}", headers=customer.auth)).json()["config_version_id"] == v2
+    after = (await client.get(f"/config-versions/{v2}/impact", headers=customer.auth)).json()
+    assert after["existing_buddies"]["on_other_versions"] == 0 and after["migration_available"] is False
+    again = await client.post(f"/config-versions/{v2}/migrate-buddies", json={}, headers=customer.auth)
+    assert again.json()["migrated"] == 0
+    listed = (await client.get("/buddies", params={"config_version_id": v2}, headers=customer.auth)).json()
+    assert listed["meta"]["total"] == 2

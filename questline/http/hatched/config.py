@@ -57,6 +57,10 @@ class CloneBody(Strict, kw_only=True):
     name: Name | None = None
 
 
+class MigrateBody(Strict, kw_only=True):
+    buddy_ids: list[str] | None = None
+
+
 class ApplyPresetBody(Strict, kw_only=True):
     preset_key: Key
 
@@ -116,6 +120,13 @@ async def publish_version(request: Request) -> Response:
 async def version_impact(request: Request) -> Response:
     runtime, customer = await _customer(request, write=False)
     return json(await runtime.call(customer, "version_impact", path_param(request, "id")))
+
+
+@endpoint
+async def migrate_buddies(request: Request) -> Response:
+    runtime, customer = await _customer(request, write=True)
+    body = await read_body(request, MigrateBody)
+    return json(await runtime.call(customer, "migrate_buddies", path_param(request, "id"), body.buddy_ids))
 
 
 # -- presets -------------------------------------------------------------------------
@@ -263,6 +274,7 @@ def routes() -> list[BaseRoute]:
         Route("/config-versions/{id}/clone", clone_version, methods=["POST"]),
         Route("/config-versions/{id}/publish", publish_version, methods=["POST"]),
         Route("/config-versions/{id}/impact", version_impact, methods=["GET"]),
+        Route("/config-versions/{id}/migrate-buddies", migrate_buddies, methods=["POST"]),
         Route("/presets", list_presets, methods=["GET"]),
         Route("/presets/{key}", get_preset, methods=["GET"]),
         Route("/customers/me/apply-preset", apply_preset, methods=["POST"]),
