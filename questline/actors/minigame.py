@@ -23,6 +23,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Final
 
+from questline.actors.ratelimit import RateLimitActor
 from questline.engine import Actor, Address, Runtime
 from questline.rules import minigame as rules
 from questline.rules.minigame_catalog import (
@@ -259,14 +260,6 @@ class MinigameCharacterActor(Actor):
         """
         tenant_id, character_id = self._ids
         tenant = tenant_address(tenant_id)
-        # 20 session requests per character per minute; every request that got this
-        # far counts (also one answered 404), a refused one does not.
-        allowed, hits, retry_after_ms = rules.rate_window(
-            self.storage.get("rl", []), self.now(), rules.RATE_LIMIT, rules.RATE_WINDOW_MS
-        )
-        if not allowed:
-            return _fail("rate_limited", retry_after_ms=retry_after_ms)
-        self.storage.put("rl", hits)
         if self.storage.get("passive", False):
             described = await self.call(tenant, "describe", activity_type, activity_ref_id)
             if not described["ok"]:
@@ -443,6 +436,7 @@ MINIGAME_ACTORS: list[type[Actor]] = [
     MinigameTenantActor,
     MinigameCharacterActor,
     MinigameSessionActor,
+    RateLimitActor,  # the shared kind; listing it twice across surfaces is allowed
 ]
 
 

@@ -26,6 +26,7 @@ from questline.actors.minigame import (
     session_address,
     tenant_address,
 )
+from questline.actors.ratelimit import ratelimit_address
 from questline.engine import Runtime
 from questline.http.errors import retry_after_seconds
 from questline.rules import minigame as rules
@@ -304,20 +305,31 @@ async def issue_access_token(request: Request) -> Response:
 
 @handler
 async def create_session(request: Request) -> Response:
-    """POST /api/minigame/session: the character actor rate-limits and runs the seed's steps."""
+    """POST /api/minigame/session: rate limit, then the character actor runs the seed's steps.
+
+    Every authenticated, well-formed request counts toward the 20/minute window
+    (one answered 404 too); a refused one does not.
+    """
     principal = await authenticate(request)
     body = await body_of(request, SessionRequest)
     check_context(principal, body.character_id)
-    reply = await runtime_of(request).call(
+    runtime = runtime_of(request)
+    limit = await runtime.call(
+        ratelimit_address(f"minigame.session:{principal.tenant_id}/{principal.character_id}"),
+        "hit",
+        rules.RATE_LIMIT,
+        rules.RATE_WINDOW_MS,
+    )
+    if not limit["allowed"]:
+        retry = str(retry_after_seconds(limit["retryAfterMs"] / 1000))
+        raise Refused("rate_limited", headers={"Retry-After": retry})
+    reply = await runtime.call(
         character_address(principal.tenant_id, principal.character_id),
         "open_session",
         body.activity_type,
         body.activity_ref_id,
     )
     if not reply["ok"]:
-        if reply["error"] == "rate_limited":
-            retry = str(retry_after_seconds(reply["retry_after_ms"] / 1000))
-            raise Refused("rate_limited", headers={"Retry-After": retry})
         raise refuse_from(reply)
     if reply["passive"]:
         record = reply["result"]

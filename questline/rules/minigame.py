@@ -181,19 +181,6 @@ def score_in_range(score: float) -> bool:
     return math.isfinite(score) and 0.0 <= score <= 1.0
 
 
-def rate_window(hits: list[int], now_ms: int, limit: int, window_ms: int) -> tuple[bool, list[int], int]:
-    """Sliding-window limiter: ``(allowed, hits_to_keep, retry_after_ms)``.
-
-    ``hits`` are the times of allowed requests; a refused request is not counted.
-    """
-    recent = [t for t in hits if t > now_ms - window_ms]
-    if len(recent) >= limit:
-        retry = recent[len(recent) - limit] + window_ms - now_ms
-        return False, recent, max(1, retry)
-    recent.append(now_ms)
-    return True, recent, 0
-
-
 # -- the event hash -------------------------------------------------------------
 def score_milli(score: float) -> int:
     """The score in thousandths, rounded half up (``Math.floor(score * 1000 + 0.5)`` in JS)."""
