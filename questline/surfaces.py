@@ -28,7 +28,12 @@ class Surface:
 
 def load_surfaces() -> list[Surface]:
     """Every surface available in this build."""
-    return [Surface("live-updates", actors=[HubActor])]
+    from questline.http.hatched import HATCHED_ACTORS, hatched_routes
+
+    return [
+        Surface("live-updates", actors=[HubActor]),
+        Surface("hatched", routes=hatched_routes(), actors=list(HATCHED_ACTORS)),
+    ]
 
 
 def actor_classes(surfaces: list[Surface]) -> list[type[Actor]]:
