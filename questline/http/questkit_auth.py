@@ -17,6 +17,7 @@ the user actor anyway (events, missions, ...) use ``verify_token`` and pass the
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import wraps
@@ -34,6 +35,9 @@ from questline.engine import Runtime
 ALGORITHM = "HS256"
 TOKEN_TTL_S = 3600
 REQUIRED_CLAIMS = ("sub", "app", "iat", "exp", "jti")
+# Tokens whose signature this process has verified (signing keys never change, so a
+# verified signature stays verified; expiry and revocation are still checked per request).
+VERIFIED_CACHE_SIZE = 16_384
 
 _json = msgspec.json.Encoder()
 
@@ -110,6 +114,12 @@ class QuestKitContext:
     runtime: Runtime
     client: QuestKitClient
     keys: dict[str, bytes] = field(default_factory=dict)
+    verified: OrderedDict[str, Principal] = field(default_factory=OrderedDict)
+
+    def remember(self, token: str, principal: Principal) -> None:
+        self.verified[token] = principal
+        if len(self.verified) > VERIFIED_CACHE_SIZE:
+            self.verified.popitem(last=False)
 
     def now_ms(self) -> int:
         """The engine clock (``EngineConfig.clock``), so tests can move HTTP and actors together."""
@@ -159,6 +169,11 @@ async def verify_token(request: Request, token: str | None = None) -> Principal:
     token = token if token is not None else bearer_token(request)
     if not token:
         raise unauthorized("Missing bearer token.")
+    known = ctx.verified.get(token)
+    if known is not None:
+        if known.exp_ms <= ctx.now_ms():
+            raise unauthorized("Token has expired.")
+        return known
     try:
         header = jwt.get_unverified_header(token)
         unverified = jwt.decode(token, options={"verify_signature": False})
@@ -193,7 +208,9 @@ async def verify_token(request: Request, token: str | None = None) -> Principal:
         raise unauthorized("Token expiry is malformed.")
     if exp * 1000 <= ctx.now_ms():
         raise unauthorized("Token has expired.")
-    return Principal(app_id=app_id, user_id=sub, jti=jti, exp=exp)
+    principal = Principal(app_id=app_id, user_id=sub, jti=jti, exp=exp)
+    ctx.remember(token, principal)
+    return principal
 
 
 async def authenticate(request: Request, token: str | None = None) -> Principal:
