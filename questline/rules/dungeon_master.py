@@ -201,6 +201,12 @@ _CLOCK_HINT = re.compile(
     r"tonight|night|hour|hours|minute|minutes)\b|T\d\d",
     re.IGNORECASE,
 )
+_STRONG_START = re.compile(
+    r"(?:today|tonight|tomorrow|noon|midnight|eod|end of (?:the )?day|in \S+ (?:minute|hour|day|week)|"
+    r"next\b|this (?:morning|afternoon|evening|week)|the day after tomorrow|"
+    r"(?:mon|tues|wednes|thurs|fri|satur|sun)day|\d{1,2}(?::\d{2})?\s*(?:am|pm)|\d{1,2}:\d{2}|\d{4}-\d{2}-\d{2})",
+    re.IGNORECASE,
+)
 _RELATIVE_HINT = re.compile(r"^\s*in\s+\S+|\bago\b", re.IGNORECASE)
 _END_OF_DAY = re.compile(r"^(?:the\s+)?(?:end of (?:the )?day|eod)(?:\s+today)?$", re.IGNORECASE)
 _CONNECTOR = re.compile(
@@ -255,6 +261,11 @@ def split_time_suffix(text: str, now_ms: int, zone: ZoneInfo) -> tuple[str, int 
     for start in range(len(words)):
         candidate = " ".join(words[start:])
         if not _TIME_HINT.search(candidate):
+            continue
+        # "call May about the march" has no deadline: a time phrase must follow a
+        # connector ("by", "at", "due", ...) or open with an unmistakable time word.
+        joined = start > 0 and _CONNECTOR.search(" " + words[start - 1]) is not None
+        if not joined and not _STRONG_START.match(candidate):
             continue
         moment = parse_when(candidate, now_ms, zone)
         if moment is not None:
@@ -331,8 +342,8 @@ _CREATE = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _LIST = re.compile(
-    r"\b(?:list|show|view|see|display|what are|what's|whats|which|tell me)\b.*\b(?:quests?|tasks?|missions?)\b"
-    r"|\bmy (?:quests|tasks|missions)\b|^\s*(?:quests|tasks|quest log)\s*\??\s*$"
+    r"^\W*(?:please\s+|can you\s+|could you\s+)?(?:list|show|view|see|display|what|what's|whats|which|how many|tell me)\b.*\b(?:quests?|tasks?|missions?)\b"
+    r"|^\s*(?:my\s+)?(?:quests|tasks|missions|quest log)\s*\??\s*$"
     r"|\bwhat (?:do i have|is left|remains)\b",
     re.IGNORECASE,
 )
