@@ -122,6 +122,82 @@ class BoardAcceptRequest(msgspec.Struct):
     character_id: str | None = None
 
 
+class HistoryEntry(msgspec.Struct):
+    jti: str
+    minigame_type: str
+    activity_type: str
+    score: float
+    modifier_applied: float
+    submitted_at: int
+
+
+class HistoryResponse(msgspec.Struct):
+    results: list[HistoryEntry]
+    total: int
+
+
+class Rewards(msgspec.Struct):
+    xp: dict[str, int]
+    currency: dict[str, int]
+    items: dict[str, int]
+
+
+class SkillLevel(msgspec.Struct):
+    xp: int
+    band: int
+
+
+class SettledActivity(msgspec.Struct):
+    id: str
+    kind: str
+    name: str
+    status: str
+
+
+class Settlement(msgspec.Struct):
+    jti: str
+    activity_type: str
+    activity_ref_id: str
+    activity: SettledActivity
+    minigame_type: str
+    score: float
+    modifier_applied: float
+    rewards: Rewards
+    skills: dict[str, SkillLevel]
+    settled_at: int
+
+
+class Profile(msgspec.Struct):
+    character_id: str
+    passive_mode: bool
+    skills: dict[str, SkillLevel]
+    currency: dict[str, int]
+    items: dict[str, int]
+
+
+class ActivityInfo(msgspec.Struct):
+    id: str
+    kind: str
+    activity_type: str
+    name: str
+    description: str
+    minigame_type: str | None
+    skill: str | None
+    status: str
+    rewards: dict[str, dict[str, int]]
+    expires_at: int | None
+    departs_at: int | None
+
+
+class ActivityList(msgspec.Struct):
+    activities: list[ActivityInfo]
+
+
+class ErrorResponse(msgspec.Struct, omit_defaults=True):
+    error: str
+    message: str | None = None
+
+
 # -- plumbing -------------------------------------------------------------------------
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -397,7 +473,7 @@ async def history(request: Request) -> Response:
     page = await runtime_of(request).call(
         character_address(principal.tenant_id, principal.character_id), "history", limit, offset
     )
-    return ok(page)
+    return ok(msgspec.convert(page, HistoryResponse))
 
 
 @handler
@@ -418,7 +494,7 @@ async def me(request: Request) -> Response:
     profile = await runtime_of(request).call(
         character_address(principal.tenant_id, principal.character_id), "profile"
     )
-    return ok(profile)
+    return ok(msgspec.convert(profile, Profile))
 
 
 @handler
@@ -428,7 +504,7 @@ async def activities(request: Request) -> Response:
     listed = await runtime_of(request).call(
         tenant_address(principal.tenant_id), "activities", principal.character_id
     )
-    return ok({"activities": listed})
+    return ok(ActivityList(activities=msgspec.convert(listed, list[ActivityInfo])))
 
 
 def gated(route_name: str) -> Callable[[Request], Awaitable[Response]]:
@@ -465,27 +541,136 @@ def gated(route_name: str) -> Callable[[Request], Awaitable[Response]]:
         )
         if not reply["ok"]:
             raise refuse_from(reply)
-        return ok(reply["settlement"])
+        return ok(msgspec.convert(reply["settlement"], Settlement))
 
     settle.__name__ = f"settle_{route_name}"
     return handler(settle)
 
 
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One route: the handler and its contract (bodies, errors), for routing and OpenAPI alike."""
+
+    method: str
+    path: str
+    endpoint: Callable[[Request], Awaitable[Response]]
+    summary: str
+    request: type | None
+    responses: tuple[type, ...]
+    errors: tuple[str, ...]
+    auth: bool = True
+    result_header: bool = False
+    query: tuple[str, ...] = ()
+
+
+_GATED_ERRORS = ("invalid_request", "unauthorized", "character_mismatch", "minigame_result_required",
+                 "activity_not_found", "activity_unavailable")
+_GATED = [
+    ("/api/crafting/start", "crafting", "Start a craft"),
+    ("/api/gathering/start", "gathering", "Gather at a node"),
+    ("/api/trade/offer", "trade", "Trade, appraise or negotiate an offer"),
+    ("/api/heal/start", "heal", "Heal"),
+    ("/api/scouting/start", "scouting", "Scout, survey or chart"),
+    ("/api/animals/interact", "animals", "Interact with an animal"),
+]
+
+OPERATIONS: Final[list[Operation]] = [
+    Operation("POST", "/api/auth/token", issue_access_token, "Mint a character's access JWT",
+              TokenRequest, (TokenResponse,), ("invalid_request", "unauthorized"), auth=False),
+    Operation("POST", "/api/minigame/session", create_session, "Issue a signed minigame session",
+              SessionRequest, (SessionResponse, PassiveSessionResponse),
+              ("invalid_request", "unauthorized", "character_mismatch", "activity_not_found",
+               "activity_unavailable", "rate_limited")),
+    Operation("POST", "/api/minigame/result", submit_result, "Submit a played session",
+              ResultRequest, (ResultResponse,),
+              ("invalid_request", "invalid_signature", "duration_too_short", "duration_too_long", "invalid_score",
+               "invalid_event_hash", "unauthorized", "character_mismatch", "session_not_found",
+               "session_expired", "session_already_used")),
+    Operation("GET", "/api/minigame/history", history, "The character's results, newest first",
+              None, (HistoryResponse,), ("invalid_request", "unauthorized"), query=("limit", "offset")),
+    Operation("PATCH", "/api/characters/me/passive-mode", passive_mode, "Toggle passive mode",
+              PassiveModeRequest, (PassiveModeResponse,), ("invalid_request", "unauthorized")),
+    Operation("GET", "/api/characters/me", me, "The character's skills, currencies and items",
+              None, (Profile,), ("unauthorized",)),
+    Operation("GET", "/api/activities", activities, "The tenant's activities and their status",
+              None, (ActivityList,), ("unauthorized",)),
+    Operation("POST", "/api/board/{id}/accept", gated("board"), "Accept a board order or expedition",
+              BoardAcceptRequest, (Settlement,), _GATED_ERRORS, result_header=True),
+    *(
+        Operation("POST", path, gated(name), summary, ActivityRequest, (Settlement,), _GATED_ERRORS,
+                  result_header=True)
+        for path, name, summary in _GATED
+    ),
+]
+
+OPENAPI_PATH: Final = "/api/minigame/openapi.json"
+
+
+def openapi_document() -> dict[str, Any]:
+    """OpenAPI 3.1 built from the Structs and the operation table the routes are made of."""
+    structs = {t for op in OPERATIONS for t in (*((op.request,) if op.request else ()), *op.responses)}
+    structs.add(ErrorResponse)
+    ordered = sorted(structs, key=lambda t: t.__name__)
+    schemas, components = msgspec.json.schema_components(ordered, ref_template="#/components/schemas/{name}")
+    refs = dict(zip(ordered, schemas, strict=True))
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        responses: dict[str, Any] = {
+            "200": {
+                "description": "OK",
+                "content": {"application/json": {"schema": (
+                    refs[op.responses[0]] if len(op.responses) == 1
+                    else {"oneOf": [refs[t] for t in op.responses]}
+                )}},
+            }
+        }
+        by_status: dict[int, list[str]] = {}
+        for code in op.errors:
+            by_status.setdefault(STATUS[code], []).append(code)
+        for status, codes in sorted(by_status.items()):
+            responses[str(status)] = {
+                "description": "error: " + " | ".join(codes),
+                "content": {"application/json": {"schema": refs[ErrorResponse]}},
+            }
+        parameters: list[dict[str, Any]] = []
+        if "{id}" in op.path:
+            parameters.append({"name": "id", "in": "path", "required": True, "schema": {"type": "string"}})
+        for name in op.query:
+            parameters.append({"name": name, "in": "query", "required": False,
+                               "schema": {"type": "integer", "minimum": 1 if name == "limit" else 0}})
+        if op.result_header:
+            parameters.append({"name": RESULT_HEADER, "in": "header", "required": True,
+                               "schema": {"type": "string"},
+                               "description": "result_token from POST /api/minigame/result"})
+        operation: dict[str, Any] = {"summary": op.summary, "responses": responses}
+        if parameters:
+            operation["parameters"] = parameters
+        if op.request is not None:
+            operation["requestBody"] = {
+                "required": op.request is not BoardAcceptRequest,
+                "content": {"application/json": {"schema": refs[op.request]}},
+            }
+        if op.auth:
+            operation["security"] = [{"bearer": []}]
+        paths.setdefault(op.path, {})[op.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "questline Minigame API (seed 003)", "version": "1"},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+    }
+
+
+async def openapi(request: Request) -> Response:
+    return ok(openapi_document())
+
+
 def minigame_routes() -> list[BaseRoute]:
     """Every route of the Minigame surface, for ``create_app(extra_routes=...)``."""
     return [
-        Route("/api/auth/token", issue_access_token, methods=["POST"]),
-        Route("/api/minigame/session", create_session, methods=["POST"]),
-        Route("/api/minigame/result", submit_result, methods=["POST"]),
-        Route("/api/minigame/history", history, methods=["GET"]),
-        Route("/api/characters/me/passive-mode", passive_mode, methods=["PATCH"]),
-        Route("/api/characters/me", me, methods=["GET"]),
-        Route("/api/activities", activities, methods=["GET"]),
-        Route("/api/board/{id}/accept", gated("board"), methods=["POST"]),
-        Route("/api/crafting/start", gated("crafting"), methods=["POST"]),
-        Route("/api/gathering/start", gated("gathering"), methods=["POST"]),
-        Route("/api/trade/offer", gated("trade"), methods=["POST"]),
-        Route("/api/heal/start", gated("heal"), methods=["POST"]),
-        Route("/api/scouting/start", gated("scouting"), methods=["POST"]),
-        Route("/api/animals/interact", gated("animals"), methods=["POST"]),
+        Route(OPENAPI_PATH, openapi, methods=["GET"]),
+        *(Route(op.path, op.endpoint, methods=[op.method]) for op in OPERATIONS),
     ]
