@@ -258,28 +258,32 @@ def now_ms(request: Request) -> int:
 
 @dataclass(frozen=True, slots=True)
 class TenantKeys:
-    secret: dict[str, Any]
     access: bytes
     session: bytes
     result: bytes
 
 
+async def tenant_credentials(request: Request, tenant_id: str) -> dict[str, Any] | None:
+    """The tenant's secret hash and signing key, straight from its actor (never cached:
+    a re-installed catalog may have rotated the secret)."""
+    if not CHARACTER_ID.match(tenant_id):
+        return None
+    return await runtime_of(request).call(tenant_address(tenant_id), "credentials")
+
+
 async def tenant_keys(request: Request, tenant_id: str) -> TenantKeys | None:
-    """The tenant's derived keys, cached per app (a tenant's signing key never changes)."""
+    """The tenant's derived token keys, cached per app: a signing key never changes once made."""
     cache: dict[str, TenantKeys] | None = getattr(request.app.state, "minigame_keys", None)
     if cache is None:
         cache = {}
         request.app.state.minigame_keys = cache
     keys = cache.get(tenant_id)
     if keys is None:
-        if not CHARACTER_ID.match(tenant_id):
-            return None
-        creds = await runtime_of(request).call(tenant_address(tenant_id), "credentials")
+        creds = await tenant_credentials(request, tenant_id)
         if creds is None:
             return None
         signing = creds["signing_key"]
         keys = TenantKeys(
-            secret=creds["secret"],
             access=rules.access_key(signing),
             session=rules.session_key(signing),
             result=rules.result_key(signing),
@@ -358,10 +362,12 @@ async def issue_access_token(request: Request) -> Response:
     body = await body_of(request, TokenRequest)
     if not CHARACTER_ID.match(body.character_id):
         raise Refused("invalid_request", "character_id must match " + CHARACTER_ID.pattern)
-    keys = await tenant_keys(request, body.tenant_id)
+    creds = await tenant_credentials(request, body.tenant_id)
     # The same answer for an unknown tenant and a wrong secret: nothing to probe.
-    if keys is None or not await asyncio.to_thread(rules.verify_secret, body.tenant_secret, keys.secret):
+    if creds is None or not await asyncio.to_thread(rules.verify_secret, body.tenant_secret, creds["secret"]):
         raise Refused("unauthorized")
+    keys = await tenant_keys(request, body.tenant_id)
+    assert keys is not None  # the tenant exists: its credentials were just read
     issued_at = now_ms(request) // 1000
     expires_at = issued_at + ACCESS_TTL_S
     token = jwt.encode(

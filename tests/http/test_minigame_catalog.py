@@ -103,6 +103,7 @@ async def test_reinstall_keeps_availability_and_tokens(game: Game) -> None:
 
 
 async def test_reinstall_with_a_new_secret_and_fewer_activities(game: Game) -> None:
+    await game.login()  # the process has seen the tenant before the rotation
     changed = copy.deepcopy(CATALOG)
     changed["tenants"][0]["secret"] = "rotated"
     changed["tenants"][0]["activities"] = [a for a in changed["tenants"][0]["activities"] if a["id"] != "r1"]
@@ -111,6 +112,10 @@ async def test_reinstall_with_a_new_secret_and_fewer_activities(game: Game) -> N
         "/api/auth/token", json={"tenant_id": "t1", "tenant_secret": "rotated", "character_id": "c1"}
     )
     assert r.status_code == 200
+    old = await game.client.post(
+        "/api/auth/token", json={"tenant_id": "t1", "tenant_secret": "s1-secret", "character_id": "c1"}
+    )
+    assert old.status_code == 401 and old.json() == {"error": "unauthorized"}
     headers = {"Authorization": "Bearer " + r.json()["access_token"]}
     r = await game.client.post(
         "/api/minigame/session", json={"activity_type": "craft_smithing", "activity_ref_id": "r1"}, headers=headers
