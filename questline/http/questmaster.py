@@ -59,6 +59,7 @@ from questline.actors.questmaster import QuestMasterSession, session_address, se
 from questline.actors.ratelimit import RateLimitActor, ratelimit_address
 from questline.engine import Actor, Runtime, ShardUnavailable
 from questline.engine.shard import wall_clock_ms
+from questline.http import questmaster_wire as wire
 from questline.http import sse
 from questline.http.errors import retry_after_seconds
 from questline.rules import questmaster as rules
@@ -67,6 +68,7 @@ from questline.rules.dungeon_master import MAX_MESSAGE_LENGTH
 log = logging.getLogger("questline.http.questmaster")
 
 AGENT_PATH = "/agents/quest-master-agent/{sessionId}"
+OPENAPI_PATH = "/api/questmaster/openapi.json"
 SECRET_ENV = "QUESTLINE_QUESTMASTER_SECRET"
 DEMO_ENV = "QUESTLINE_DEMO"
 CORS_ENV = "QUESTLINE_QUESTMASTER_CORS_ORIGINS"
@@ -551,6 +553,202 @@ def _cors(settings: QuestMasterSettings) -> list[Middleware]:
     ]
 
 
+_SSE = {"text/event-stream": {"schema": {"type": "string"}}}
+_LIMIT_HEADERS = {
+    "X-RateLimit-Limit": {"schema": {"type": "integer"}},
+    "X-RateLimit-Remaining": {"schema": {"type": "integer"}},
+}
+# (method, path, summary, request body (media type, schema), {status: response}, security)
+_OPERATIONS: list[tuple[str, str, str, tuple[str, Any] | None, dict[int, Any], str | None]] = [
+    (
+        "get",
+        AGENT_PATH,
+        "Active quests (or ?history=true: completed quests and statistics)",
+        None,
+        {200: (wire.TasksResponse, wire.HistoryResponse), 400: None, 401: None, 429: None},
+        "token",
+    ),
+    (
+        "post",
+        AGENT_PATH,
+        "Direct task operation (application/json) or Dungeon Master chat "
+        '(text/plain, answered as SSE: data: <text>..., data: {"type":"metadata",...}, data: [DONE])',
+        ("application/json", wire.ToolRequest),
+        {
+            200: (wire.TaskResponse, wire.CompleteResponse, wire.AbandonResponse),
+            400: None,
+            401: None,
+            404: None,
+            429: None,
+        },
+        "token",
+    ),
+    (
+        "get",
+        AGENT_PATH + "/events",
+        "Live quest-log updates (SSE, event: tasks; ?token= allowed)",
+        None,
+        {200: "sse", 401: None, 429: None},
+        "token",
+    ),
+    (
+        "get",
+        "/api/tasks",
+        "Proxy: the frontend session's active quests (?history=true)",
+        None,
+        {200: (wire.TasksResponse, wire.HistoryResponse), 400: None, 401: None, 429: None},
+        "cookie",
+    ),
+    (
+        "post",
+        "/api/tasks",
+        "Proxy: create a quest",
+        ("application/json", wire.CreateTaskParams),
+        {200: (wire.TaskResponse,), 400: None, 401: None, 429: None},
+        "cookie",
+    ),
+    (
+        "patch",
+        "/api/tasks",
+        "Proxy: update a quest",
+        ("application/json", wire.UpdateTaskParams),
+        {200: (wire.TaskResponse,), 400: None, 401: None, 404: None, 429: None},
+        "cookie",
+    ),
+    (
+        "delete",
+        "/api/tasks",
+        "Proxy: complete (addXP: true) or abandon a quest",
+        ("application/json", wire.DeleteTaskParams),
+        {
+            200: (wire.CompleteResponse, wire.AbandonResponse),
+            400: None,
+            401: None,
+            404: None,
+            429: None,
+        },
+        "cookie",
+    ),
+    (
+        "post",
+        "/api/chat",
+        "Proxy: Dungeon Master chat (text/plain), answered as SSE",
+        ("text/plain", {"type": "string", "maxLength": MAX_MESSAGE_LENGTH}),
+        {200: "sse", 400: None, 401: None, 429: None},
+        "cookie",
+    ),
+    (
+        "get",
+        "/api/tasks/events",
+        "Proxy: live quest-log updates (SSE)",
+        None,
+        {200: "sse", 401: None, 429: None},
+        "cookie",
+    ),
+    (
+        "post",
+        "/api/questmaster/tokens",
+        "Mint a session token and cookie (Bearer <server secret>)",
+        ("application/json", wire.TokenRequest),
+        {200: (wire.TokenResponse,), 400: None, 401: None},
+        "secret",
+    ),
+]
+
+
+def openapi_document() -> dict[str, Any]:
+    """OpenAPI 3.1 from the wire Structs and the operation table above."""
+    structs: set[type] = {wire.ErrorResponse, wire.ChatMetadata, wire.LiveUpdate}
+    for _, _, _, body, responses, _ in _OPERATIONS:
+        if body is not None and isinstance(body[1], type):
+            structs.add(body[1])
+        for shape in responses.values():
+            if isinstance(shape, tuple):
+                structs.update(shape)
+    ordered = sorted(structs, key=lambda t: t.__name__)
+    schemas, components = msgspec.json.schema_components(
+        ordered, ref_template="#/components/schemas/{name}"
+    )
+    refs = dict(zip(ordered, schemas, strict=True))
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, summary, body, responses, security in _OPERATIONS:
+        answers: dict[str, Any] = {}
+        for status, shape in responses.items():
+            if shape == "sse":
+                answers[str(status)] = {"description": "event stream", "content": _SSE}
+            elif shape is None:
+                answers[str(status)] = {
+                    "description": "error",
+                    "content": {"application/json": {"schema": refs[wire.ErrorResponse]}},
+                }
+            else:
+                schema = refs[shape[0]] if len(shape) == 1 else {"oneOf": [refs[t] for t in shape]}
+                answers[str(status)] = {
+                    "description": "OK",
+                    "content": {"application/json": {"schema": schema}},
+                }
+            if security in ("token", "cookie") and status != 401:
+                answers[str(status)]["headers"] = _LIMIT_HEADERS
+        operation: dict[str, Any] = {"summary": summary, "responses": answers}
+        parameters: list[dict[str, Any]] = [
+            {
+                "name": "x-timezone",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "IANA zone, e.g. America/New_York",
+            }
+        ]
+        if "{sessionId}" in path:
+            parameters.insert(
+                0,
+                {"name": "sessionId", "in": "path", "required": True, "schema": {"type": "string"}},
+            )
+        if security != "secret":
+            operation["parameters"] = parameters
+        if body is not None:
+            media, schema = body
+            content = {
+                media: {"schema": refs.get(schema, schema) if isinstance(schema, type) else schema}
+            }
+            if path == AGENT_PATH:
+                content["text/plain"] = {"schema": {"type": "string"}}
+            operation["requestBody"] = {"required": True, "content": content}
+        operation["security"] = (
+            [{"sessionToken": []}]
+            if security == "token"
+            else (
+                [{"sessionCookie": []}, {"sessionToken": []}]
+                if security == "cookie"
+                else [{"serverSecret": []}]
+            )
+        )
+        paths.setdefault(path, {})[method] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "questline QuestMaster API (seed 002)", "version": "1"},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "sessionToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "{sessionId}:{timestampMs}:{hex HMAC-SHA256}",
+                },
+                "sessionCookie": {"type": "apiKey", "in": "cookie", "name": COOKIE_NAME},
+                "serverSecret": {"type": "http", "scheme": "bearer"},
+            },
+        },
+    }
+
+
+async def _openapi(request: Request) -> Response:
+    if request.method != "GET":
+        return _error(405, "Method not allowed", {"Allow": "GET"})
+    return JSONResponse(openapi_document())
+
+
 def questmaster_routes(settings: QuestMasterSettings | None = None) -> list[BaseRoute]:
     """The surface's routes; ``settings`` default to :meth:`QuestMasterSettings.from_env`."""
     settings = settings or QuestMasterSettings.from_env()
@@ -577,4 +775,5 @@ def questmaster_routes(settings: QuestMasterSettings | None = None) -> list[Base
         route("/api/tasks/events", surface.proxy_events, "questmaster-proxy-events"),
         route("/api/chat", surface.proxy_chat, "questmaster-proxy-chat"),
         route("/api/questmaster/tokens", surface.mint, "questmaster-tokens"),
+        route(OPENAPI_PATH, _openapi, "questmaster-openapi"),
     ]
