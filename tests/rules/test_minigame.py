@@ -235,3 +235,37 @@ def test_every_route_type_has_a_minigame() -> None:
     for allowed in rules.ROUTE_ACTIVITY_TYPES.values():
         for activity_type in allowed:
             assert activity_type in rules.DEFAULT_TYPE_MAP
+
+
+# -- the documented tables match the code ---------------------------------------------------
+def _doc_rows(first_header: str) -> list[list[str]]:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "minigame.md").read_text()
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header} |"))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip().strip("`") for cell in line.strip("|").split("|")])
+    return rows
+
+
+def test_docs_type_table_matches_the_code() -> None:
+    rows = _doc_rows("activity_type")
+    documented = {r[0]: rules.MinigameType(r[1], int(r[2]), int(r[3]), r[4]) for r in rows}
+    assert documented == rules.DEFAULT_TYPE_MAP
+    cats = _doc_rows("expedition category")
+    assert {r[0]: rules.MinigameType(r[1], int(r[2]), int(r[3]), r[4]) for r in cats} == (
+        rules.DEFAULT_EXPEDITION_CATEGORIES
+    )
+
+
+def test_docs_band_table_matches_the_code() -> None:
+    rows = _doc_rows("band")
+    assert [(int(r[0]), int(r[1])) for r in rows] == list(rules.SKILL_BANDS)
+    for r in rows:
+        if r[2] != "—":
+            assert rules.skill_band(int(r[2])) == int(r[0])
+            assert rules.skill_band(int(r[2]) + 1) == int(r[0]) + 1
