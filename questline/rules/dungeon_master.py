@@ -28,6 +28,7 @@ import msgspec
 from questline.rules.questmaster import CompletedQuest, Progress, Task, to_iso, to_ms
 
 DEFAULT_XP = 50
+MAX_TIME_WORDS = 10
 MAX_MESSAGE_LENGTH = 10_000
 PREVIOUS_STORIES = 3  # how many earlier completion stories a new one may build on
 EPITHETS = (
@@ -258,7 +259,9 @@ def split_time_suffix(text: str, now_ms: int, zone: ZoneInfo) -> tuple[str, int 
     joining it to the rest ("by", "until", "at", ...) are dropped.
     """
     words = text.split()
-    for start in range(len(words)):
+    # Time phrases are short: looking at the last few words bounds the parser's work
+    # (a 10,000-character message must not cost thousands of parses inside a turn).
+    for start in range(max(0, len(words) - MAX_TIME_WORDS), len(words)):
         candidate = " ".join(words[start:])
         if not _TIME_HINT.search(candidate):
             continue
