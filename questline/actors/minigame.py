@@ -71,6 +71,7 @@ class MinigameTenantActor(Actor):
     """A tenant's activity registry, credentials and minigame map."""
 
     kind = TENANT_KIND
+    _maps_cache: tuple[dict[str, rules.MinigameType], dict[str, rules.MinigameType]] | None = None
 
     def install(self, spec: dict[str, Any]) -> dict[str, Any]:
         """Replace the catalog (definitions, map, secret hash), keeping runtime state.
@@ -79,6 +80,7 @@ class MinigameTenantActor(Actor):
         survive a re-install, so restarts and catalog edits do not reopen orders
         or invalidate tokens.
         """
+        self._maps_cache = None
         if self.storage.get("key") is None:
             self.storage.put("key", secrets.token_bytes(32))
         self.storage.put(
@@ -106,15 +108,22 @@ class MinigameTenantActor(Actor):
             return None
         return {"secret": cfg["secret"], "signing_key": self.storage.get("key")}
 
+    def _maps(self) -> tuple[dict[str, rules.MinigameType], dict[str, rules.MinigameType]]:
+        """The decoded type and category maps, cached on the instance (a cache only:
+        the engine rebuilds the instance after a failed turn, ``install`` drops it)."""
+        cached = self._maps_cache
+        if cached is None:
+            cfg = self.storage.get("cfg") or {}
+            cached = (_types_from(cfg.get("types", {})), _types_from(cfg.get("categories", {})))
+            self._maps_cache = cached
+        return cached
+
     def _lookup(self, activity_type: str, ref_id: str) -> tuple[dict[str, Any] | None, rules.MinigameType | None]:
-        cfg = self.storage.get("cfg") or {}
         definition = self.storage.get("act:" + ref_id)
         if definition is not None and definition["activity_type"] != activity_type:
             definition = None
-        minigame = resolve_minigame(
-            definition, activity_type, _types_from(cfg.get("types", {})), _types_from(cfg.get("categories", {}))
-        )
-        return definition, minigame
+        types, categories = self._maps()
+        return definition, resolve_minigame(definition, activity_type, types, categories)
 
     def describe(self, activity_type: str, ref_id: str) -> dict[str, Any]:
         """The minigame for an activity without checking availability (passive mode)."""
@@ -171,9 +180,7 @@ class MinigameTenantActor(Actor):
 
     def activities(self, character_id: str | None = None) -> list[dict[str, Any]]:
         """Every activity with its status now (for the character if given), for discovery."""
-        cfg = self.storage.get("cfg") or {}
-        types = _types_from(cfg.get("types", {}))
-        categories = _types_from(cfg.get("categories", {}))
+        types, categories = self._maps()
         out = []
         now = self.now()
         for key in self.storage.keys("act:"):
@@ -297,11 +304,16 @@ class MinigameCharacterActor(Actor):
         return {"ok": True, "passive": False, "session": session}
 
     def record_result(self, record: dict[str, Any]) -> bool:
-        """Called by a session actor on success; idempotent per jti (a retried submit)."""
-        if self.storage.get("res:" + record["jti"]) is not None:
+        """Called by a session actor on success; idempotent per jti (a retried submit).
+
+        A row recorded by a submit whose session turn then failed is replaced by the
+        retry's row, unless it was settled already (then it stays as it was).
+        """
+        existing = self.storage.get("res:" + record["jti"])
+        if existing is None:
+            self._append_result(record)
+        elif existing.get("settled_at") is None:
             self.storage.put("res:" + record["jti"], record)
-            return True
-        self._append_result(record)
         return True
 
     def _append_result(self, record: dict[str, Any]) -> None:
