@@ -28,7 +28,7 @@ from questline.actors.questkit_common import (
     canonical_catalog_json,
     catalog_etag,
 )
-from questline.engine import Actor
+from questline.engine import Actor, ActorContext
 from questline.rules.questkit_models import CatalogError, decode_catalog
 
 # scrypt cost: ~16 MiB and tens of ms per check; the app secret is verified on token
@@ -52,7 +52,7 @@ def _fast_digest(secret: str, salt: bytes) -> bytes:
 class QuestKitAppActor(Actor):
     kind = "questkit.app"
 
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: ActorContext) -> None:
         super().__init__(ctx)
         # Digest of the last secret that passed scrypt (memory only, never stored).
         self._verified: bytes | None = None

@@ -50,6 +50,7 @@ from questline.rules.missions import (
 )
 from questline.rules.questkit_models import (
     BadgeReward,
+    Balance,
     BalanceChangedUpdate,
     CurrencyReward,
     Event,
@@ -312,7 +313,7 @@ class QuestKitUserActor(Actor):
 
     def _grant(
         self, reward: Any, mission_id: str, window_start: int, now: int
-    ) -> ledger.Balance | None:
+    ) -> Balance | None:
         """Apply the reward; returns the new Balance for currency rewards."""
         if isinstance(reward, CurrencyReward):
             wallet: Wallet = self.storage.get("wallet", type=Wallet) or Wallet()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 from starlette.middleware import Middleware
@@ -47,6 +47,7 @@ from questline.http.questkit_auth import (
     unauthorized,
     verify_token,
 )
+from questline.http.questkit_openapi import RevokeRequest, TokenRequest, openapi_document
 from questline.rules.questkit_models import Event, WireError, decode
 
 STATUS_OF: dict[str, int] = {
@@ -87,29 +88,21 @@ class QuestKitSettings:
     max_page_size: int = 100
 
 
-class TokenRequest(msgspec.Struct, rename="camel"):
-    app_id: Annotated[str, msgspec.Meta(min_length=1)]
-    app_secret: Annotated[str, msgspec.Meta(min_length=1)]
-    user_id: Annotated[str, msgspec.Meta(min_length=1)]
-
-
-class RevokeRequest(msgspec.Struct, rename="camel"):
-    app_id: Annotated[str, msgspec.Meta(min_length=1)]
-    app_secret: Annotated[str, msgspec.Meta(min_length=1)]
-    user_id: Annotated[str, msgspec.Meta(min_length=1)]
-    jti: Annotated[str, msgspec.Meta(min_length=1)]
-
-
 # -- reply helpers ------------------------------------------------------------------------
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(_json.encode(body), status, headers=headers, media_type="application/json")
 
 
-def from_actor(reply: dict[str, Any], status: int = 200) -> Response:
-    """An actor's ``{body, replay?}`` as a response; its ``{error, message}`` as a QuestKitError."""
+def raise_for_error(reply: dict[str, Any]) -> None:
+    """An actor's ``{error, message}`` reply as the QuestKitError it stands for."""
     code = reply.get("error")
     if code is not None:
         raise QuestKitError(STATUS_OF.get(code, 400), code, reply.get("message"))
+
+
+def from_actor(reply: dict[str, Any], status: int = 200) -> Response:
+    """An actor's ``{body, replay?}`` as a response (errors raised as QuestKitError)."""
+    raise_for_error(reply)
     headers = {REPLAY_HEADER: reply["replay"]} if reply.get("replay") else None
     return json_response(reply["body"], status, headers)
 
@@ -164,6 +157,7 @@ class QuestKitAPI:
 
     def __init__(self, settings: QuestKitSettings | None = None) -> None:
         self.settings = settings or QuestKitSettings()
+        self._openapi: bytes | None = None
 
     # -- auth -----------------------------------------------------------------------------------
     async def issue_token(self, request: Request) -> Response:
@@ -395,8 +389,7 @@ class QuestKitAPI:
         if query_app is not None and query_app != app_id:
             raise QuestKitError(400, "validation_error", "?appId does not match body appId - at `$.appId`")
         reply = await ctx.runtime.call(app_address(app_id), "replace_catalog", secret, raw)
-        if "error" in reply:
-            from_actor(reply)
+        raise_for_error(reply)
         ctx.client.note_catalog(app_id, reply["etag"])
         return json_response(catalog_body(reply))
 
@@ -409,9 +402,14 @@ class QuestKitAPI:
         if not valid_app_id(app_id):
             raise QuestKitError(400, "validation_error", "appId query parameter is required.")
         reply = await ctx.runtime.call(app_address(app_id), "get_catalog", secret)
-        if "error" in reply:
-            from_actor(reply)
+        raise_for_error(reply)
         return json_response(catalog_body(reply))
+
+    # -- contract ------------------------------------------------------------------------------------
+    async def openapi(self, request: Request) -> Response:
+        if self._openapi is None:
+            self._openapi = _json.encode(openapi_document())
+        return Response(self._openapi, media_type="application/json")
 
     # -- routing ------------------------------------------------------------------------------------------
     def routes(self) -> list[BaseRoute]:
@@ -431,6 +429,7 @@ class QuestKitAPI:
             Route("/webhook/incoming", e(self.incoming_webhook), methods=["POST"]),
             Route("/admin/catalog", e(self.put_catalog), methods=["PUT"]),
             Route("/admin/catalog", e(self.get_catalog), methods=["GET"]),
+            Route("/openapi.json", self.openapi, methods=["GET"]),
         ]
 
 
