@@ -15,7 +15,7 @@ BENCH_ARGS  ?=
 .PHONY: run test bench lint install
 
 run: $(STAMP)
-	$(BIN)/python -m questline serve $(SERVE_ARGS)
+	$(BIN)/python -m questline serve --demo $(SERVE_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

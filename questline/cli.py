@@ -115,6 +115,10 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     Option("--ray-address", str, None, "join an existing Ray cluster (default: start a local Ray)", metavar="ADDR"),
     Option("--log-level", str, "info", "log level", choices=LOG_LEVELS),
     Option("--access-log", _bool, False, "log every request (off by default)", is_switch=True),
+    Option(
+        "--demo", _bool, False,
+        "load the demo tenants and allow built-in demo secrets (what `make run` does)", is_switch=True,
+    ),
 )
 
 
@@ -175,7 +179,14 @@ def run_serve(args: argparse.Namespace, extra: list[str]) -> int:
     from questline.http import create_app
 
     _configure_logging(args.log_level)
-    served = surfaces.load_surfaces()
+    if args.demo:
+        # Surfaces read QUESTLINE_DEMO (demo catalogs, built-in demo secrets with a warning).
+        os.environ["QUESTLINE_DEMO"] = "1"
+    try:
+        served = surfaces.load_surfaces()
+    except surfaces.SurfaceConfigError as exc:
+        print(f"questline: {exc}", file=sys.stderr)
+        return 2
     config = EngineConfig(
         actor_classes=surfaces.actor_classes(served),
         shards=args.shards,
@@ -293,7 +304,13 @@ def run_bench(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 # -- entry point -------------------------------------------------------------------
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_serve, add_bench]
+def add_questmaster_token(sub: argparse._SubParsersAction) -> None:
+    from questline.http.questmaster import add_questmaster_token as add
+
+    add(sub)
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_serve, add_bench, add_questmaster_token]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,6 +18,10 @@ from questline.engine import Actor, Runtime
 StartupHook = Callable[[Runtime], Awaitable[None]]
 
 
+class SurfaceConfigError(Exception):
+    """A surface cannot start with the settings given (e.g. a required secret is missing)."""
+
+
 @dataclass
 class Surface:
     name: str
@@ -29,9 +33,15 @@ class Surface:
 def load_surfaces() -> list[Surface]:
     """Every surface available in this build."""
     from questline.http.hatched import HATCHED_ACTORS, hatched_routes
+    from questline.http.questmaster import QUESTMASTER_ACTORS, questmaster_routes
 
+    try:
+        questmaster = questmaster_routes()
+    except (RuntimeError, ValueError) as exc:
+        raise SurfaceConfigError(f"QuestMaster: {exc}") from exc
     return [
         Surface("live-updates", actors=[HubActor]),
+        Surface("questmaster", routes=questmaster, actors=list(QUESTMASTER_ACTORS)),
         Surface("hatched", routes=hatched_routes(), actors=list(HATCHED_ACTORS)),
     ]
 

@@ -133,7 +133,8 @@ def serve_until_ready_then_terminate(tmp_path: Path, runtime: str, ready_within:
         "--runtime", runtime, "--port", str(port), "--data-dir", str(data_dir),
     ]
     with out_path.open("w") as out, err_path.open("w") as err:
-        proc = subprocess.Popen(command, stdout=out, stderr=err, env=clean_env(), cwd=tmp_path)
+        env = {**clean_env(), "QUESTLINE_QUESTMASTER_SECRET": "cli-test-secret-0123456789abcdef"}
+        proc = subprocess.Popen(command, stdout=out, stderr=err, env=env, cwd=tmp_path)
         try:
             ready: dict | None = None
             deadline = time.monotonic() + ready_within
@@ -189,3 +190,14 @@ def test_serve_ray_runtime_process_shuts_down_gracefully(tmp_path: Path) -> None
     """ray.init() installs a SIGTERM handler of its own; the server must still shut down cleanly."""
     run = serve_until_ready_then_terminate(tmp_path, "ray", ready_within=90)
     assert_clean_run(run, "ray")
+
+
+def test_serve_refuses_to_start_without_required_secrets_outside_demo(tmp_path: Path) -> None:
+    """Secrets that have demo defaults are required unless --demo is given."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "questline", "serve", "--runtime", "local", "--port", "0",
+         "--data-dir", str(tmp_path / "data")],
+        env=clean_env(), cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "QUESTLINE_QUESTMASTER_SECRET" in proc.stderr
