@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,10 @@ async def run_engine(
     seconds: float = 3.0,
     actors: int = 10_000,
     max_inflight_batches: int = 4,
+    window: Callable[[str, str], None] | None = None,
 ) -> list[EngineResult]:
+    """``window("start"|"stop", workload)`` is called around each measured workload
+    (the harness samples CPU there, while Ray's processes are still alive)."""
     results: list[EngineResult] = []
     with tempfile.TemporaryDirectory(prefix="questline-bench-") as tmp:
         config = EngineConfig(
@@ -89,7 +93,11 @@ async def run_engine(
                 before = _commit_stats(await runtime.health())
                 batches_before = _batch_stats(runtime)
                 latency = Histogram()
+                if window is not None:
+                    window("start", workload)
                 sent, elapsed = await _drive(runtime, keys, concurrency, seconds, latency)
+                if window is not None:
+                    window("stop", workload)
                 after = _commit_stats(await runtime.health())
                 batches_after = _batch_stats(runtime)
                 commits = max(1, after[0] - before[0])

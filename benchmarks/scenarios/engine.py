@@ -1,7 +1,8 @@
 """``engine``: raw actor messages/s with no HTTP (benchmarks/engine.py), per runtime and durability.
 
 Runs in a child process of its own (the Ray runtime starts and stops its own
-local Ray there), never beside a server under test. Latency is per
+local Ray there), never beside a server under test. ``server%`` is that process
+and its descendants (Ray's, for the Ray runtime) over each measured workload. Latency is per
 ``runtime.call`` in a closed loop of ``--engine-callers`` callers.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing as mp
+import os
 import queue
 import time
 import traceback
@@ -34,8 +36,22 @@ def _child(kwargs: dict[str, Any], out: Any) -> None:
     try:
         from benchmarks.engine import run_engine
 
-        rows = asyncio.run(run_engine(**kwargs))
-        out.put(("ok", [r.row() for r in rows]))
+        windows: dict[str, CpuWindow] = {}
+
+        def window(edge: str, workload: str) -> None:
+            # This process and its descendants: the engine, and Ray's processes if it started Ray.
+            if edge == "start":
+                windows[workload] = CpuWindow(os.getpid())
+                windows[workload].start()
+            else:
+                windows[workload].stop()
+
+        rows = [r.row() for r in asyncio.run(run_engine(**kwargs, window=window))]
+        for row in rows:
+            cpu = windows.get(row["workload"])
+            row["server_cpu_percent"] = cpu.server_percent if cpu else None
+            row["machine_cpu_percent"] = cpu.machine_percent if cpu else None
+        out.put(("ok", rows))
     except BaseException as exc:
         out.put(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
 
@@ -57,8 +73,6 @@ def run(h: Harness, target: Target) -> list[Result]:
         h.note(f"running {label} ...")
     started = time.monotonic()
     proc.start()
-    cpu = CpuWindow(proc.pid)  # the engine process (and Ray's) plays the server here
-    cpu.start()
     deadline = started + expected + WORKLOAD_SETUP_ALLOWANCE + 120
     try:
         while True:
@@ -73,21 +87,21 @@ def run(h: Harness, target: Target) -> list[Result]:
                     proc.kill()
                     raise ScenarioUnavailable("engine benchmark did not finish in time") from None
     finally:
-        cpu.stop()
         bar.close()
         proc.join(timeout=30)
         if proc.is_alive():
             proc.kill()
     if kind != "ok":
         raise ScenarioUnavailable(f"engine benchmark failed: {payload}")
-    other = None
-    warnings = []
-    if cpu.machine_percent is not None and cpu.server_percent is not None:
-        other = cpu.machine_percent - cpu.server_percent
-        if other > NOISY_OTHER_CPU:
-            warnings.append(f"noisy machine: other processes used {other:.0f}% of a core during the run")
     results = []
     for row in payload:
+        server_cpu, machine_cpu = row.get("server_cpu_percent"), row.get("machine_cpu_percent")
+        other = None
+        warnings = []
+        if server_cpu is not None and machine_cpu is not None:
+            other = machine_cpu - server_cpu
+            if other > NOISY_OTHER_CPU:
+                warnings.append(f"noisy machine: other processes used {other:.0f}% of a core during the window")
         hist = Histogram.from_dict(row["histogram"]) if row.get("histogram") else Histogram()
         results.append(
             Result(
@@ -95,8 +109,8 @@ def run(h: Harness, target: Target) -> list[Result]:
                 unit="msgs/s", runtime=target.runtime, durability=target.durability, shards=s.shards,
                 connections=row["concurrency"], seconds=row["seconds"], requests=row["messages"],
                 ok=row["messages"], throughput=row["msgs_per_s"], latency=latency_of(hist),
-                histogram=histogram_data(hist), server_cpu_percent=cpu.server_percent,
-                machine_cpu_percent=cpu.machine_percent, other_cpu_percent=other, warnings=list(warnings),
+                histogram=histogram_data(hist), server_cpu_percent=server_cpu,
+                machine_cpu_percent=machine_cpu, other_cpu_percent=other, warnings=warnings,
                 extra={"actors": row["actors"], "mean_batch": row["mean_batch"], "mean_commit": row["mean_commit"]},
             )
         )
