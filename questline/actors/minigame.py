@@ -17,6 +17,7 @@ write, so a refused request changes nothing.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import uuid
@@ -36,6 +37,8 @@ from questline.rules.minigame_catalog import (
     type_map,
     unavailable_error,
 )
+
+log = logging.getLogger("questline.minigame")
 
 TENANT_KIND: Final = "minigame.tenant"
 CHARACTER_KIND: Final = "minigame.character"
@@ -461,6 +464,12 @@ async def _tenant_spec(tenant: Any, existing: dict[str, Any] | None) -> dict[str
     secret = os.environ.get(tenant.secret_env) if tenant.secret_env else None
     if secret is None:
         secret = tenant.secret
+        if tenant.secret_env:
+            log.warning(
+                "minigame tenant %r uses the catalog's built-in secret; set %s outside the demo",
+                tenant.tenant_id,
+                tenant.secret_env,
+            )
     if not secret:
         raise ValueError(f"tenant {tenant.tenant_id!r}: no secret (set {tenant.secret_env})")
     record = existing["secret"] if existing else None
