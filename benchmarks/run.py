@@ -52,6 +52,9 @@ def build_parser(scenarios: dict[str, Scenario]) -> argparse.ArgumentParser:
                         help="uvicorn worker processes of the server and the baseline (default 1)")
     target.add_argument("--server-arg", action="append", default=[], metavar="ARG",
                         help="extra argument for `questline serve`, repeatable (--server-arg=--catalog=x.yaml)")
+    target.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="environment for the started servers, repeatable (default QUESTLINE_DEMO=1: "
+                             "demo tenants, as `make run`)")
     target.add_argument("--app-id", default="demo", help="QuestKit app to mint tokens for (default demo)")
     target.add_argument("--app-secret", default=os.environ.get("QUESTLINE_DEMO_APP_SECRET", "demo-secret"),
                         help="its secret (default $QUESTLINE_DEMO_APP_SECRET or demo-secret)")
@@ -255,7 +258,7 @@ def run_all(args: argparse.Namespace, h: Harness, selected: list[Scenario]) -> l
             else:
                 server = questline_server(
                     runtime=runtime, durability=durability, shards=args.shards,
-                    workers=args.workers, extra_args=args.server_arg,
+                    workers=args.workers, extra_args=args.server_arg, env=args.server_env_map,
                 )
                 target = Target(url=server.url, runtime=runtime, durability=durability,
                                 shards=args.shards, workers=args.workers)
@@ -308,6 +311,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--rate must be positive")
     if args.users < args.clients:
         parser.error("--users must be at least --clients")
+    bad_env = [e for e in args.server_env if "=" not in e or e.startswith("=")]
+    if bad_env:
+        parser.error(f"--server-env wants KEY=VALUE, got {bad_env[0]!r}")
+    args.server_env_map = dict(e.split("=", 1) for e in args.server_env)
     selected = [scenarios[n] for n in dict.fromkeys(names)]
     settings = Settings(
         seconds=args.seconds, warmup=args.warmup, connections=args.connections, rate=args.rate,
@@ -337,6 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "durabilities": args.durability or DEFAULT_DURABILITIES,
             "url": args.url,
             "server_args": args.server_arg,
+            "server_env": args.server_env,
         },
         results=results,
     )

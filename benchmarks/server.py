@@ -133,10 +133,15 @@ class ManagedServer:
         self.stop()
 
 
+DEMO_ENV = "QUESTLINE_DEMO"
+
+
 def questline_server(
     *, runtime: str, durability: str, shards: int, workers: int = 1,
-    extra_args: list[str] | None = None, host: str = "127.0.0.1",
+    extra_args: list[str] | None = None, env: dict[str, str] | None = None, host: str = "127.0.0.1",
 ) -> ManagedServer:
+    """``questline serve`` as ``make run`` runs it: demo tenants loaded (``QUESTLINE_DEMO=1``,
+    i.e. ``serve --demo``) unless the environment or ``env`` says otherwise."""
     port = free_port(host)
     data_dir = Path(tempfile.mkdtemp(prefix="questline-bench-data-"))
     argv = [
@@ -150,6 +155,7 @@ def questline_server(
     return ManagedServer(
         label=f"questline serve ({runtime}/{durability}, {shards} shards)",
         argv=argv, url=f"http://{host}:{port}", data_dir=data_dir,
+        env={DEMO_ENV: os.environ.get(DEMO_ENV, "1"), **(env or {})},
     )
 
 
