@@ -32,7 +32,9 @@ class Surface:
 
 def load_surfaces() -> list[Surface]:
     """Every surface available in this build."""
+    from questline.actors.minigame import MINIGAME_ACTORS, install_demo_minigame
     from questline.http.hatched import HATCHED_ACTORS, hatched_routes
+    from questline.http.minigame import minigame_routes
     from questline.http.questmaster import QUESTMASTER_ACTORS, questmaster_routes
 
     try:
@@ -42,6 +44,7 @@ def load_surfaces() -> list[Surface]:
     return [
         Surface("live-updates", actors=[HubActor]),
         Surface("questmaster", routes=questmaster, actors=list(QUESTMASTER_ACTORS)),
+        Surface("minigame", routes=minigame_routes(), actors=list(MINIGAME_ACTORS), startup=[install_demo_minigame]),
         Surface("hatched", routes=hatched_routes(), actors=list(HATCHED_ACTORS)),
     ]
 

@@ -503,5 +503,12 @@ async def install_minigame_catalog(
 
 
 async def install_demo_minigame(runtime: Runtime) -> None:
-    """Startup hook: the catalog named by QUESTLINE_MINIGAME_CATALOG, else the demo one."""
-    await install_minigame_catalog(runtime, os.environ.get("QUESTLINE_MINIGAME_CATALOG") or DEMO_CATALOG)
+    """Startup hook: the catalog named by QUESTLINE_MINIGAME_CATALOG, else (demo mode only) the demo one.
+
+    Outside demo mode the bundled tenant is never installed: its secret has a public default.
+    """
+    path = os.environ.get("QUESTLINE_MINIGAME_CATALOG")
+    if path:
+        await install_minigame_catalog(runtime, path)
+    elif os.environ.get("QUESTLINE_DEMO") == "1":
+        await install_minigame_catalog(runtime, DEMO_CATALOG)

@@ -39,10 +39,27 @@ def route_for(activity_type: str, ref: str) -> tuple[str, dict[str, Any]]:
     raise AssertionError(activity_type)
 
 
+async def test_demo_tenant_is_not_installed_outside_demo_mode(
+    make_runtime: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bundled tenant's secret has a public default: only --demo may install it."""
+    monkeypatch.delenv("QUESTLINE_DEMO", raising=False)
+    monkeypatch.delenv("QUESTLINE_MINIGAME_CATALOG", raising=False)
+    clock = Clock()
+    runtime = await make_runtime("local", actor_classes=MINIGAME_ACTORS, clock=clock)
+    await install_demo_minigame(runtime)
+    async for game in open_game(runtime, clock):
+        r = await game.client.post(
+            "/api/auth/token", json={"tenant_id": "demo", "tenant_secret": "demo-secret", "character_id": "hero"}
+        )
+        assert r.status_code == 401
+
+
 async def test_every_open_demo_activity_plays_and_settles(
     make_runtime: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("QUESTLINE_DEMO_APP_SECRET", "from-the-env")
+    monkeypatch.setenv("QUESTLINE_DEMO", "1")
     monkeypatch.delenv("QUESTLINE_MINIGAME_CATALOG", raising=False)
     clock = Clock()
     runtime = await make_runtime("local", actor_classes=MINIGAME_ACTORS, clock=clock)
