@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,8 @@ from questline.engine import Runtime
 from questline.rules.questkit_models import Catalog, CatalogError, convert, validate_catalog
 
 log = logging.getLogger("questline.questkit")
+
+CATALOG_ENV = "QUESTLINE_CATALOG"
 
 
 class CatalogFileError(ValueError):
@@ -147,3 +149,30 @@ async def install_catalogs(
 ) -> list[dict[str, Any]]:
     """Load ``path`` and install every app in it (call once the runtime has started)."""
     return await install_apps(runtime, parse_catalog_file(path, environ))
+
+
+def catalog_path(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    """The catalog file to serve: ``path`` (``--catalog``), else ``$QUESTLINE_CATALOG``, else the demo app."""
+    environ = os.environ if environ is None else environ
+    if path:
+        return Path(path)
+    if environ.get(CATALOG_ENV, "").strip():
+        return Path(environ[CATALOG_ENV].strip())
+    from questline.demo.questkit import DEMO_CATALOG_PATH
+
+    return DEMO_CATALOG_PATH
+
+
+def catalog_startup_hook(path: str | Path | None = None) -> Callable[[Runtime], Awaitable[None]]:
+    """A server startup hook installing the catalog file (run after the runtime has started).
+
+    The file is parsed and validated at once, so a bad file stops the server
+    before it starts listening rather than on the first request.
+    """
+    resolved = catalog_path(path)
+    specs = parse_catalog_file(resolved)
+
+    async def install(runtime: Runtime) -> None:
+        await install_apps(runtime, specs)
+
+    return install

@@ -275,3 +275,24 @@ async def test_seed_example_event_against_the_demo_catalog(make_runtime):
                                   "timestamp": runtime.config.clock()})
     assert r.status_code == 200
     assert r.json()["missionsUpdated"] == ["daily-streak", "boots-fan", "spring-buyer"]
+
+
+async def test_startup_hook_installs_the_configured_file_or_the_demo(make_runtime, tmp_path: Path, monkeypatch):
+    from questline.questkit_catalog import CATALOG_ENV, catalog_path, catalog_startup_hook
+
+    monkeypatch.delenv(CATALOG_ENV, raising=False)
+    assert catalog_path() == DEMO_CATALOG_PATH
+    path = catalog_file(tmp_path)
+    monkeypatch.setenv(CATALOG_ENV, str(path))
+    assert catalog_path() == path
+    assert catalog_path(tmp_path / "x.json") == tmp_path / "x.json"
+    runtime = await make_runtime("local", actor_classes=QUESTKIT_ACTORS)
+    await catalog_startup_hook()(runtime)
+    app = create_app(runtime, extra_routes=questkit_routes(), manage_runtime=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as http:
+        r = await http.post("/v1/auth/token", json={"appId": APP, "appSecret": SECRET, "userId": "u"})
+        assert r.status_code == 200
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    with pytest.raises(CatalogFileError):
+        catalog_startup_hook(bad)
