@@ -115,6 +115,7 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     Option("--ray-address", str, None, "join an existing Ray cluster (default: start a local Ray)", metavar="ADDR"),
     Option("--log-level", str, "info", "log level", choices=LOG_LEVELS),
     Option("--access-log", _bool, False, "log every request (off by default)", is_switch=True),
+    Option("--catalog", Path, None, "QuestKit catalog file (apps, missions, campaigns)", metavar="FILE"),
     Option(
         "--demo", _bool, False,
         "load the demo tenants and allow built-in demo secrets (what `make run` does)", is_switch=True,
@@ -182,6 +183,8 @@ def run_serve(args: argparse.Namespace, extra: list[str]) -> int:
     if args.demo:
         # Surfaces read QUESTLINE_DEMO (demo catalogs, built-in demo secrets with a warning).
         os.environ["QUESTLINE_DEMO"] = "1"
+    if args.catalog is not None:
+        os.environ["QUESTLINE_CATALOG"] = str(args.catalog)
     try:
         served = surfaces.load_surfaces()
     except surfaces.SurfaceConfigError as exc:
@@ -213,6 +216,7 @@ def run_serve(args: argparse.Namespace, extra: list[str]) -> int:
     )
     server = BannerServer(
         runtime,
+        bool(args.demo),
         uvicorn.Config(
             app,
             host=args.host,
@@ -247,9 +251,10 @@ def _ignore_replayed_signal(signum: int, frame: object) -> None:
 class BannerServer(uvicorn.Server):
     """A uvicorn server that prints the URL once it is really listening (port 0 included)."""
 
-    def __init__(self, runtime: Runtime, config: uvicorn.Config, banner: str) -> None:
+    def __init__(self, runtime: Runtime, demo: bool, config: uvicorn.Config, banner: str) -> None:
         super().__init__(config)
         self.runtime = runtime
+        self.demo = demo
         self.banner = banner
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -273,6 +278,10 @@ class BannerServer(uvicorn.Server):
                 f"with the same --data-dir and --shards)",
                 flush=True,
             )
+        if self.demo:
+            from questline.demo.questkit import demo_curl_sequence
+
+            print("\n" + demo_curl_sequence(url), flush=True)
 
 
 # -- bench -------------------------------------------------------------------------

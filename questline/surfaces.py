@@ -7,6 +7,7 @@ from this list, so adding a surface never touches the CLI or the app factory.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -33,8 +34,11 @@ class Surface:
 def load_surfaces() -> list[Surface]:
     """Every surface available in this build."""
     from questline.actors.minigame import MINIGAME_ACTORS, install_demo_minigame
+    from questline.actors.questkit import QUESTKIT_ACTORS
     from questline.http.hatched import HATCHED_ACTORS, hatched_routes
     from questline.http.minigame import minigame_routes
+    from questline.http.questkit import questkit_routes
+    from questline.http.questkit_stream import questkit_stream_routes
     from questline.http.questmaster import QUESTMASTER_ACTORS, questmaster_routes
 
     try:
@@ -43,10 +47,37 @@ def load_surfaces() -> list[Surface]:
         raise SurfaceConfigError(f"QuestMaster: {exc}") from exc
     return [
         Surface("live-updates", actors=[HubActor]),
+        Surface(
+            "questkit",
+            routes=questkit_routes(extra_routes=questkit_stream_routes()),
+            actors=list(QUESTKIT_ACTORS),
+            startup=_questkit_catalog_hooks(),
+        ),
         Surface("questmaster", routes=questmaster, actors=list(QUESTMASTER_ACTORS)),
         Surface("minigame", routes=minigame_routes(), actors=list(MINIGAME_ACTORS), startup=[install_demo_minigame]),
         Surface("hatched", routes=hatched_routes(), actors=list(HATCHED_ACTORS)),
     ]
+
+
+def demo_mode() -> bool:
+    return os.environ.get("QUESTLINE_DEMO") == "1"
+
+
+def _questkit_catalog_hooks() -> list[StartupHook]:
+    """Install ``QUESTLINE_CATALOG`` (``--catalog``); in demo mode the demo app if none is given.
+
+    Outside demo mode the demo app is never installed: its secret has a public default.
+    """
+    from questline.demo.questkit import DEMO_CATALOG_PATH
+    from questline.questkit_catalog import CatalogFileError, catalog_startup_hook
+
+    path = os.environ.get("QUESTLINE_CATALOG", "").strip() or (DEMO_CATALOG_PATH if demo_mode() else None)
+    if path is None:
+        return []
+    try:
+        return [catalog_startup_hook(path)]
+    except (CatalogFileError, OSError) as exc:
+        raise SurfaceConfigError(f"QuestKit catalog {path}: {exc}") from exc
 
 
 def actor_classes(surfaces: list[Surface]) -> list[type[Actor]]:
