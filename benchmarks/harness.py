@@ -215,7 +215,9 @@ class Harness:
         spec = out.spec
         warnings: list[str] = []
         requests = out.ok + out.errors
-        throughput = out.ok / spec.seconds if spec.seconds else 0.0
+        # Answers that arrived within the window: a server that falls behind an open-loop
+        # rate and answers the backlog during the drain gets no credit for keeping up.
+        throughput = out.ok_in_window / spec.seconds if spec.seconds else 0.0
         client_cpu = sum(out.cpu_percent)
         reasons = out.saturation_reasons()
         warnings += [f"CLIENT-BOUND: {r}" for r in reasons]

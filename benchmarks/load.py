@@ -101,6 +101,7 @@ class WorkerResult(msgspec.Struct):
     schedule_lag: dict[str, Any]
     loop_lag: dict[str, Any]
     ok: int
+    ok_in_window: int  # ok answers that arrived within the window (throughput)
     errors: int
     incomplete: int
     status_counts: dict[str, int]
@@ -123,6 +124,7 @@ class LoadOutcome:
     schedule_lag: Histogram
     loop_lag: Histogram
     ok: int
+    ok_in_window: int
     errors: int
     incomplete: int
     status_counts: dict[str, int]
@@ -232,6 +234,7 @@ class _Recorder:
         self.hist = Histogram()
         self.service = Histogram()
         self.ok = 0
+        self.ok_in_window = 0
         self.errors = 0
         self.done_total = 0
         self.errors_total = 0
@@ -245,6 +248,8 @@ class _Recorder:
         ok = 200 <= status < 300
         second = math.floor((done - self.t0) / self.interval)  # timeline bucket from the phase start
         self.done_total += 1
+        if ok and self.ms <= done < self.end:
+            self.ok_in_window += 1
         if ok:
             self.timeline_ok[second] = self.timeline_ok.get(second, 0) + 1
         else:
@@ -437,6 +442,7 @@ async def run_worker(
         schedule_lag=schedule_lag.to_dict(),
         loop_lag=loop_lag.to_dict(),
         ok=rec.ok,
+        ok_in_window=rec.ok_in_window,
         errors=rec.errors,
         incomplete=rec.inflight_measured + unsent + shed,
         status_counts=rec.status_counts,
@@ -553,7 +559,7 @@ def run_phase(
             next_mark = ms if not window_started else end
             time.sleep(max(0.0, min(0.25, next_mark - now)))
         results: list[R] = []
-        deadline = end + drain_timeout + 30.0
+        deadline = end + 2 * drain_timeout + 30.0  # answers, then (sse) frames, may each drain
         while len(results) < processes:
             kind, index, payload = _get(out_q, deadline, procs)
             if kind == "error":
@@ -616,6 +622,7 @@ def merge(spec: LoadSpec, results: list[WorkerResult]) -> LoadOutcome:
         schedule_lag=sched,
         loop_lag=lag,
         ok=sum(r.ok for r in results),
+        ok_in_window=sum(r.ok_in_window for r in results),
         errors=sum(r.errors for r in results),
         incomplete=sum(r.incomplete for r in results),
         status_counts=dict(sorted(status_counts.items())),

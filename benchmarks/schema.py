@@ -102,7 +102,7 @@ class Result(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=False):
     incomplete: int = 0  # sent in the window, no answer before the drain timeout
     status_counts: dict[str, int] = msgspec.field(default_factory=dict)
     error_samples: list[str] = msgspec.field(default_factory=list)
-    throughput: float = 0.0  # ok / seconds
+    throughput: float = 0.0  # ok answers received within the window / seconds
     latency: Latency | None = None  # open loop: from the intended send time
     service_latency: Latency | None = None  # open loop only: from the actual send
     histogram: HistogramData | None = None  # of ``latency``

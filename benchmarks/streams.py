@@ -67,6 +67,7 @@ class StreamWorkerResult(msgspec.Struct):
     streams_held: int  # open at the end of the drain
     disconnects: int  # open streams the server closed during the run
     posts_ok: int
+    posts_ok_in_window: int  # answered within the window (throughput)
     posts_errors: int
     posts_incomplete: int
     post_status: dict[str, int]
@@ -303,7 +304,7 @@ async def run_stream_worker(
     post_samples: list[str] = []
     timeline_ok: dict[int, int] = {}
     timeline_err: dict[int, int] = {}
-    counters = {"ok": 0, "errors": 0, "ok_total": 0, "err_total": 0, "expected_all": 0}
+    counters = {"ok": 0, "ok_window": 0, "errors": 0, "ok_total": 0, "err_total": 0, "expected_all": 0}
     inflight: set[asyncio.Task[None]] = set()
     cpu = [0.0, 0.0]
     loop = asyncio.get_running_loop()
@@ -334,6 +335,8 @@ async def run_stream_worker(
                 except (msgspec.DecodeError, AttributeError):
                     record.missions = ()
                 counters["ok_total"] += 1
+                if ms <= done < end:
+                    counters["ok_window"] += 1
                 counters["expected_all"] += len(record.missions) * len(per_user[u])
                 timeline_ok[bucket] = timeline_ok.get(bucket, 0) + 1
             else:
@@ -396,8 +399,9 @@ async def run_stream_worker(
     incomplete = sum(1 for t in inflight if not t.done())
     for task in list(inflight):
         task.cancel()
-    # Wait for the frames still on their way (or the drain timeout).
-    while monotonic() < drain_deadline:
+    # Then give the frames of the last answered events their own drain timeout.
+    frames_deadline = monotonic() + spec.drain_timeout
+    while monotonic() < frames_deadline:
         received = sum(sum(1 for f in s.frames if f[1] == "mission.progress") for s in streams)
         if received >= counters["expected_all"]:
             break
@@ -455,7 +459,8 @@ async def run_stream_worker(
     return StreamWorkerResult(
         worker=index, streams_requested=len(stream_users), streams_opened=len(streams),
         open_failures=failures, failure_samples=samples, streams_held=held, disconnects=disconnects,
-        posts_ok=counters["ok"], posts_errors=counters["errors"], posts_incomplete=incomplete,
+        posts_ok=counters["ok"], posts_ok_in_window=counters["ok_window"], posts_errors=counters["errors"],
+        posts_incomplete=incomplete,
         post_status=status_counts, post_samples=post_samples, post_latency=post_latency.to_dict(),
         delivery=delivery.to_dict(), delivery_from_send=from_send.to_dict(), expected=expected,
         delivered=delivered, missing=max(0, expected - delivered), misdelivered=misdelivered,

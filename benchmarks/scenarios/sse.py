@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 
 from benchmarks.harness import (
+    RATE_SHORTFALL,
     Harness,
     Scenario,
     ScenarioUnavailable,
@@ -115,7 +116,8 @@ def _result(
     loop_lag = _sum_hist(results, "loop_lag")
     schedule_lag = _sum_hist(results, "schedule_lag")
     total = {f: sum(getattr(r, f) for r in results) for f in (
-        "streams_requested", "streams_opened", "streams_held", "disconnects", "posts_ok", "posts_errors",
+        "streams_requested", "streams_opened", "streams_held", "disconnects", "posts_ok",
+        "posts_ok_in_window", "posts_errors",
         "posts_incomplete", "expected", "delivered", "missing", "misdelivered", "unmatched", "early",
         "frames", "heartbeats",
     )}
@@ -132,13 +134,25 @@ def _result(
         warnings.append(f"BUG: {total['misdelivered']:,} frames reached a stream of another user")
     if total["missing"]:
         warnings.append(
-            f"{total['missing']:,} of {total['expected']:,} expected frames did not arrive within "
-            f"{spec.drain_timeout:g} s after the window"
+            f"{total['missing']:,} of {total['expected']:,} expected frames did not arrive "
+            f"(waited {spec.drain_timeout:g} s after the last answer)"
+        )
+    if total["posts_incomplete"]:
+        warnings.append(
+            f"{total['posts_incomplete']:,} event posts got no answer within {spec.drain_timeout:g} s "
+            "after the window (their frames are not expected)"
         )
     if total["unmatched"]:
         warnings.append(f"{total['unmatched']:,} progress frames matched no answered event")
     if not total["expected"]:
         warnings.append("no event changed a mission, so nothing was delivered: delivery latency not measured")
+    throughput = total["posts_ok_in_window"] / spec.seconds
+    post_lat = latency_of(post_latency)
+    if throughput < RATE_SHORTFALL * spec.rate and not reasons:
+        warnings.append(
+            f"the server did not sustain the offered {spec.rate:,.0f} events/s (answered {throughput:,.0f}/s "
+            f"in the window; event answer p50 {post_lat.p50 if post_lat else 0:,.0f} ms after the intended send)"
+        )
     post_status = _add([r.post_status for r in results])
     if total["posts_errors"]:
         codes = ", ".join(f"{k}: {v:,}" for k, v in post_status.items() if not k.startswith("2"))
@@ -152,7 +166,6 @@ def _result(
     client_cpu = sum(cpu_percent)
     other, noise = noise_of(cpu, client_cpu, target)
     warnings += noise
-    post_lat = latency_of(post_latency)
     send_lat = latency_of(from_send)
     return Result(
         scenario="sse",
@@ -163,7 +176,7 @@ def _result(
         requests=total["posts_ok"] + total["posts_errors"], ok=total["posts_ok"], errors=total["posts_errors"],
         incomplete=total["posts_incomplete"], status_counts=post_status,
         error_samples=[s for r in results for s in r.post_samples][:5],
-        throughput=total["posts_ok"] / spec.seconds, latency=latency_of(delivery),
+        throughput=throughput, latency=latency_of(delivery),
         histogram=histogram_data(delivery),
         timeline=[TimelinePoint(t=round(b * spec.interval - spec.warmup, 6), ok=v[0], errors=v[1])
                   for b, v in sorted(timeline.items())],
