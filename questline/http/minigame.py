@@ -245,6 +245,10 @@ async def body_of(request: Request, type_: type[S], *, empty_ok: bool = False) -
         return msgspec.json.decode(raw, type=type_)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise Refused("invalid_request", str(exc)) from exc
+    except RecursionError:
+        raise Refused("invalid_request", "JSON nested too deeply") from None
+    except UnicodeDecodeError:
+        raise Refused("invalid_request", "Body is not valid UTF-8") from None
 
 
 def runtime_of(request: Request) -> Runtime:

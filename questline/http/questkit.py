@@ -380,7 +380,7 @@ class QuestKitAPI:
         raw = await read_body(request, self.settings.max_catalog_bytes)
         try:
             parsed = msgspec.json.decode(raw)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as exc:
             raise QuestKitError(400, "validation_error", f"Malformed JSON: {exc}") from None
         app_id = parsed.get("appId") if isinstance(parsed, dict) else None
         query_app = request.query_params.get("appId")

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -309,7 +310,7 @@ class Surface:
             async def run(request: Request, session_id: str, zone: str | None) -> Response:
                 try:
                     doc = json.loads(body)
-                except (ValueError, UnicodeDecodeError):
+                except (ValueError, UnicodeDecodeError, RecursionError):
                     return _error(400, "Invalid JSON body")
                 if not isinstance(doc, dict):
                     return _error(
@@ -415,7 +416,7 @@ class Surface:
         async def run(request: Request, session_id: str, zone: str | None) -> Response:
             try:
                 doc = json.loads(body) if body.strip() else None
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):
                 return _error(400, "Invalid JSON body")
             if not isinstance(doc, dict):
                 return _error(400, "Invalid request: expected a JSON object")
@@ -437,11 +438,13 @@ class Surface:
         if content_type.endswith("json"):  # {"message": "..."} is accepted too
             try:
                 doc = json.loads(body)
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):
                 doc = None
             if not isinstance(doc, dict) or not isinstance(doc.get("message"), str):
                 return _error(400, 'Invalid request: expected text/plain or {"message": ...}')
             body = doc["message"].encode()
+        elif content_type not in ("", "text/plain"):
+            return _error(400, 'Unsupported Content-Type: send text/plain or {"message": ...}')
 
         async def talk(request: Request, session_id: str, zone: str | None) -> Response:
             return await self.chat(request, session_id, zone, body)
@@ -475,7 +478,7 @@ class Surface:
             return _error(401, UNAUTHORIZED)
         try:
             doc = json.loads(await request.body())
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return _error(400, "Invalid JSON body")
         session_id = doc.get("sessionId") if isinstance(doc, dict) else None
         if not isinstance(session_id, str) or not rules.valid_session_id(session_id):
@@ -518,6 +521,8 @@ def _guarded(
             return await handler(request)
         except ShardUnavailable:
             raise
+        except HTTPException as exc:  # e.g. the route's body limit (413) hit while reading
+            return _error(exc.status_code, str(exc.detail), exc.headers)
         except Exception:
             log.exception("QuestMaster %s %s failed", request.method, request.url.path)
             return _error(500, INTERNAL)

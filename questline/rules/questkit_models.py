@@ -32,6 +32,8 @@ WINDOWS: tuple[str, ...] = ("daily", "weekly", "lifetime")
 
 NonEmptyStr = Annotated[str, Meta(min_length=1)]
 UnixMs = Annotated[int, Meta(description="Unix time in milliseconds")]
+# An event's time is trusted as-is, but it must be a representable date (1970 to 9999).
+EventMs = Annotated[int, Meta(ge=0, le=253_402_300_799_999, description="Unix time in milliseconds")]
 # msgspec cannot put one numeric constraint on a union, hence one per member.
 PositiveNumber = Annotated[int, Meta(gt=0)] | Annotated[float, Meta(gt=0)]
 Number = int | float
@@ -148,7 +150,7 @@ class Event(Struct, rename="camel", omit_defaults=True):
     user_id: NonEmptyStr
     name: NonEmptyStr
     payload: dict[str, Any]
-    timestamp: UnixMs
+    timestamp: EventMs
     idempotency_key: str | None = None
 
 
@@ -291,6 +293,10 @@ def decode(raw: bytes | str, type_: type[T], error: type[WireError] = WireError)
         return _decoder(type_).decode(raw)
     except msgspec.DecodeError as exc:  # ValidationError is a subclass
         raise _wire_error(exc, error, lambda: msgspec.json.decode(raw)) from exc
+    except RecursionError:  # hostile nesting: msgspec gives up before the stack does
+        raise error("$", "Malformed JSON: nested too deeply") from None
+    except UnicodeDecodeError:  # msgspec raises it as is for invalid UTF-8 in a string
+        raise error("$", "Malformed JSON: invalid UTF-8") from None
 
 
 def convert(obj: Any, type_: type[T], error: type[WireError] = WireError) -> T:
