@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from questline.engine import Actor, Address
+from questline.rules.hatched import EventInput, ProgressState, Skip, evaluate_event
 from questline.rules.hatched_errors import HatchedError, not_found
-from questline.rules.hatched_models import iso_ms
+from questline.rules.hatched_models import ConfigContent, content_from_builtins, iso_ms
 
 LEDGER_PAGE_MAX = 100
 
@@ -182,3 +185,55 @@ class BuddyActor(Actor):
                 rows.append(row)
             seq -= 1
         return {"rows": rows, "next_before": rows[-1]["seq"] if rows and seq >= 1 else None}
+
+    # -- events ------------------------------------------------------------------
+    def _config(self, buddy: dict[str, Any]) -> ConfigContent:
+        """The pinned config, decoded once per version (instance attributes are caches only)."""
+        cached = getattr(self, "_config_cache", None)
+        if cached is None or cached[0] != buddy["config_version_id"]:
+            cached = (buddy["config_version_id"], content_from_builtins(buddy["config"]))
+            self._config_cache = cached
+        return cached[1]
+
+    def _progress(self, buddy: dict[str, Any]) -> ProgressState:
+        extra: dict[str, Any] = self.storage.get("progress", {})
+        return msgspec.convert({**extra, "coins": buddy["coins"], "coins_earned": buddy["coins_earned"],
+                                "tokens": buddy["tokens"], "skills": buddy["skills"], "badges": buddy["badges"],
+                                "evolution_stage": buddy["evolution_stage"]}, ProgressState)
+
+    def apply_event(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Apply one event under the pinned config, with ledger rows, exactly once per event id.
+
+        The result is remembered under the event id, so when the events actor
+        retries after a failure between this turn and its own, the buddy answers
+        with what it already did instead of rewarding twice.
+        """
+        seen = self.storage.get(f"evt:{event['event_id']}")
+        if seen is not None:
+            return seen
+        buddy = self._buddy()
+        if buddy["status"] != "active":
+            skip = Skip(code="buddy_archived", message=f"buddy {buddy['buddy_id']} is archived")
+            result = {"buddy_id": buddy["buddy_id"], "config_version_id": buddy["config_version_id"],
+                      "effects": None, "skipped": [msgspec.to_builtins(skip)], "evolution": None}
+            self.storage.put(f"evt:{event['event_id']}", result)
+            return result
+        evaluation = evaluate_event(self._config(buddy), self._progress(buddy), msgspec.convert(event, EventInput))
+        state = evaluation.state
+        balances = {"coins": buddy["coins"], **buddy["tokens"]}
+        for entry in evaluation.ledger:
+            balances[entry.currency] = balances.get(entry.currency, 0) + entry.delta
+            self._append_ledger(entry.currency, entry.delta, balances[entry.currency], entry.reason, "event",
+                                event["event_id"])
+        buddy.update(coins=state.coins, coins_earned=state.coins_earned, tokens=state.tokens, skills=state.skills,
+                     badges=state.badges)
+        self.storage.put("progress", {k: v for k, v in msgspec.to_builtins(state).items()
+                                      if k in ("events_total", "event_counts", "first_time_awarded", "coin_days",
+                                               "streaks")})
+        self._save(buddy)
+        result = {"buddy_id": buddy["buddy_id"], "config_version_id": buddy["config_version_id"],
+                  "effects": msgspec.to_builtins(evaluation.effects),
+                  "skipped": msgspec.to_builtins(evaluation.skipped),
+                  "evolution": msgspec.to_builtins(evaluation.readiness)}
+        self.storage.put(f"evt:{event['event_id']}", result)
+        return result

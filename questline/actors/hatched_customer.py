@@ -13,6 +13,7 @@ from typing import Any
 
 from questline.actors.hatched_auth import keyindex_address
 from questline.actors.hatched_buddy import buddy_address
+from questline.actors.hatched_events import user_address
 from questline.engine import Actor, Address
 from questline.rules.hatched_art import traits_for
 from questline.rules.hatched_config import (
@@ -553,6 +554,8 @@ class CustomerActor(Actor):
                       "config_version_id": cfg["id"], "config": cfg["content"], "traits": traits_for(egg["egg_id"])}
             try:
                 view = await self.call(buddy_address(self.key, buddy_id), "create", record)
+                # Events find buddies through the user's index, never through this actor.
+                await self.call(user_address(self.key, egg["user_id"]), "add_buddy", buddy_id)
             except Exception as exc:  # the buddy's shard refused: report it, keep the egg usable
                 self._finish(op, "failed", None, {"code": "hatch_failed",
                                                   "message": f"Hatching egg {egg['egg_id']} failed: {exc}"})
