@@ -172,9 +172,13 @@ class EventsActor(Actor):
         user[0] += 1
         user[1] = max(user[1], record["occurred_at"])
         self.storage.put(f"act:{day}", bucket)
-        for key in self.storage.keys("act:"):
-            if int(key[4:]) < now // DAY_MS - ACTIVITY_RETENTION_DAYS:
-                self.storage.delete(key)
+        # The day list (not a key scan, which would walk every stored event) drives pruning.
+        days: list[int] = self.storage.get("act_days", [])
+        if day not in days:
+            horizon = now // DAY_MS - ACTIVITY_RETENTION_DAYS
+            for old in (d for d in days if d < horizon):
+                self.storage.delete(f"act:{old}")
+            self.storage.put("act_days", sorted(d for d in [*days, day] if d >= horizon))
 
     def get(self, event_id: str) -> dict[str, Any]:
         seq = self.storage.get(f"id:{event_id}")
@@ -205,10 +209,10 @@ class EventsActor(Actor):
     def activity(self, since_ms: int) -> dict[str, list[int]]:
         """user_id -> [events, last occurred_at] over the days since ``since_ms``."""
         totals: dict[str, list[int]] = {}
-        for key in self.storage.keys("act:"):
-            if (int(key[4:]) + 1) * DAY_MS <= since_ms:
+        for day in self.storage.get("act_days", []):
+            if (day + 1) * DAY_MS <= since_ms:
                 continue
-            for user_id, (count, last) in self.storage.get(key).items():
+            for user_id, (count, last) in self.storage.get(f"act:{day}", {}).items():
                 entry = totals.setdefault(user_id, [0, 0])
                 entry[0] += count
                 entry[1] = max(entry[1], last)

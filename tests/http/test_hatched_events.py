@@ -7,16 +7,22 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
+from questline.actors.hatched_buddy import buddy_address
 from questline.actors.hatched_events import EVENT_PARTITIONS, event_partition
+from questline.engine import Runtime
+from questline.http.hatched import HATCHED_ACTORS
+from tests.conftest import RUNTIMES
 from tests.http.hatched_support import (  # noqa: F401 - fixtures
     Customer,
     assert_error,
     client_fixture,
+    client_for,
     customer_fixture,
     fast_operations_fixture,
     hatch_buddy,
@@ -87,6 +93,37 @@ async def test_concurrent_resends_reward_once(client: httpx.AsyncClient, custome
     assert sum(not r.json()["duplicate"] for r in responses) == 1
     assert {r.json()["effects"]["coins"] for r in responses} == {60}
     assert (await buddy(client, customer, learning["buddy_id"]))["coins"] == 60
+
+
+@pytest.mark.parametrize("runtime_name", RUNTIMES)
+async def test_dedupe_and_batch_on_both_runtimes(make_runtime: Callable[..., Any], runtime_name: str) -> None:
+    """Ingestion crosses actors (events -> user -> buddies), which on Ray means shard hops."""
+    runtime = await make_runtime(runtime_name, actor_classes=list(HATCHED_ACTORS))
+    async with client_for(runtime) as client:
+        customer = await register(client)
+        await publish_preset(client, customer, "learning")
+        bdy = await hatch_buddy(client, customer, "user_1")
+        body = ev()
+        responses = await asyncio.gather(*(post(client, customer, body) for _ in range(10)))
+        assert sorted(r.json()["duplicate"] for r in responses) == [False] + [True] * 9
+        batch = await client.post("/events/batch", json={"events": [ev(), body, {"event_id": "x"}]},
+                                  headers=customer.auth)
+        assert [i["status"] for i in batch.json()["data"]] == ["accepted", "duplicate", "rejected"]
+        assert (await buddy(client, customer, bdy["buddy_id"]))["coins"] == 70
+
+
+async def test_buddy_applies_an_event_id_once_even_if_asked_again(
+        client: httpx.AsyncClient, customer: Customer, learning: dict[str, Any], runtime: Runtime) -> None:
+    """If the events actor fails after the buddy's turn, its retry must not reward twice."""
+    address = buddy_address(customer.customer_id, learning["buddy_id"])
+    payload = {"event_id": "evt_retry", "type": "lesson_completed", "occurred_at": 1_775_600_000_000,
+               "timezone": "UTC", "properties": {}}
+    first = await runtime.call(address, "apply_event", payload)
+    again = await runtime.call(address, "apply_event", payload)
+    assert again == first and first["effects"]["coins"] == 60
+    assert (await buddy(client, customer, learning["buddy_id"]))["coins"] == 60
+    ledger = (await client.get(f"/economy/buddies/{learning['buddy_id']}/ledger", headers=customer.auth)).json()
+    assert len([r for r in ledger["data"] if r["currency"] == "coins"]) == 2
 
 
 async def test_event_ids_are_per_customer(client: httpx.AsyncClient, customer: Customer,
