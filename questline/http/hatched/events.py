@@ -9,9 +9,11 @@ Batch shape (partial failures never fail the whole request): the body is
 ``{"events": [...]}`` (1..100 items); the answer is 200 with
 ``{"data": [{"index", "event_id", "status": "accepted"|"duplicate"|"rejected",
 "result"?, "error"?}], "summary": {"total", "accepted", "duplicates", "rejected"}}``
-where ``result`` is exactly what ``POST /events`` returns for that item and
-``error`` is the envelope's ``{code, message, details?}``. A body that is not
-such an object is a 400 and nothing is ingested.
+where ``result`` is exactly what ``POST /events`` returns for that item,
+``error`` is the envelope's ``{code, message, details?}`` and ``event_id`` is null
+when the item could not be read. An id repeated inside one batch is answered as
+the resend it is. A body that is not such an object is a 400 and nothing is
+ingested; a rejected item is not recorded, so it can be fixed and resent.
 """
 
 from __future__ import annotations
