@@ -156,9 +156,13 @@ def saturation_reasons(cpu_percent: list[float], loop_lag: Histogram, schedule_l
             f"cannot use more); add --clients or lower the load"
         )
     if loop_lag.total and loop_lag.percentile(99) / 1000 > LOOP_LAG_SATURATED_MS:
+        starved = (
+            f"; using only {busiest:.0f}% of a core, it was starved of CPU by the server or other processes"
+            if busiest < CLIENT_CPU_SATURATED / 2 else ""
+        )
         reasons.append(
             f"the client event loop lagged (p99 {loop_lag.percentile(99) / 1000:.1f} ms "
-            f"on a {LOOP_PROBE_INTERVAL * 1000:.0f} ms timer)"
+            f"on a {LOOP_PROBE_INTERVAL * 1000:.0f} ms timer){starved}"
         )
     if schedule_lag is not None and schedule_lag.total:
         p99 = schedule_lag.percentile(99) / 1000

@@ -143,7 +143,8 @@ def _result(
             "after the window (their frames are not expected)"
         )
     if total["unmatched"]:
-        warnings.append(f"{total['unmatched']:,} progress frames matched no answered event")
+        why = " (events that got no answer may still have been applied)" if total["posts_incomplete"] else ""
+        warnings.append(f"{total['unmatched']:,} progress frames matched no answered event{why}")
     if not total["expected"]:
         warnings.append("no event changed a mission, so nothing was delivered: delivery latency not measured")
     throughput = total["posts_ok_in_window"] / spec.seconds
