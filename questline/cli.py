@@ -115,6 +115,8 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     Option("--ray-address", str, None, "join an existing Ray cluster (default: start a local Ray)", metavar="ADDR"),
     Option("--log-level", str, "info", "log level", choices=LOG_LEVELS),
     Option("--access-log", _bool, False, "log every request (off by default)", is_switch=True),
+    Option("--max-body-bytes", _int_in(1024), 1024 * 1024, "largest request body accepted (413 past it)", metavar="BYTES"),
+    Option("--body-timeout", _positive_float, 30.0, "seconds a request body may take to arrive (408 past it)", metavar="SECONDS"),
     Option("--catalog", Path, None, "QuestKit catalog file (apps, missions, campaigns)", metavar="FILE"),
     Option(
         "--demo", _bool, False,
@@ -212,7 +214,11 @@ def run_serve(args: argparse.Namespace, extra: list[str]) -> int:
         raise
 
     app = create_app(
-        runtime, extra_routes=surfaces.routes(served), on_startup=surfaces.startup_hooks(served)
+        runtime,
+        extra_routes=surfaces.routes(served),
+        on_startup=surfaces.startup_hooks(served),
+        max_body_bytes=args.max_body_bytes,
+        body_timeout=args.body_timeout,
     )
     server = BannerServer(
         runtime,
@@ -226,6 +232,8 @@ def run_serve(args: argparse.Namespace, extra: list[str]) -> int:
             lifespan="on",
             access_log=args.access_log,
             log_level=args.log_level,
+            timeout_keep_alive=5,
+            h11_max_incomplete_event_size=16 * 1024,  # caps header bytes held per stalled connection
         ),
         banner=(
             f"runtime={args.runtime} shards={args.shards} durability={args.durability} "

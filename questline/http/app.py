@@ -24,6 +24,11 @@ from starlette.routing import BaseRoute, Route
 
 from questline.engine import Address, Runtime
 from questline.http.errors import default_exception_handlers
+from questline.http.limits import (
+    DEFAULT_BODY_TIMEOUT_S,
+    DEFAULT_MAX_BODY_BYTES,
+    BodyLimitMiddleware,
+)
 from questline.http.middleware import RequestIdMiddleware
 
 log = logging.getLogger("questline.http")
@@ -128,6 +133,8 @@ def create_app(
     manage_runtime: bool = True,
     ready_timeout: float = DEFAULT_READY_TIMEOUT,
     on_startup: list[Callable[[Runtime], Awaitable[None]]] | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT_S,
 ) -> Starlette:
     """Build the front door around ``runtime``.
 
@@ -157,7 +164,11 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            # Bodies are bounded (413) and must arrive in time (408), in each surface's error format.
+            Middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes, body_timeout=body_timeout),
+        ],
         exception_handlers=default_exception_handlers(),
         lifespan=lifespan,
     )

@@ -1,8 +1,7 @@
 """One app serving every surface, with credentials for each, for the cross-surface tests.
 
 The app is what ``python -m questline serve`` builds (every surface's routes on one
-runtime) plus :class:`~questline.http.limits.BodyLimitMiddleware`, added with
-``add_middleware`` until ``create_app`` installs it itself. The clock is shared
+runtime); ``create_app`` installs :class:`~questline.http.limits.BodyLimitMiddleware`. The clock is shared
 by the engine and QuestMaster's tokens and only moves when a test moves it.
 """
 
@@ -24,7 +23,6 @@ from questline.actors.questkit import QUESTKIT_ACTORS
 from questline.engine import Runtime
 from questline.http import create_app
 from questline.http.hatched import HATCHED_ACTORS, hatched_routes
-from questline.http.limits import BodyLimitMiddleware
 from questline.http.minigame import minigame_routes
 from questline.http.questkit import questkit_routes
 from questline.http.questkit_stream import questkit_stream_routes
@@ -173,7 +171,6 @@ async def build_world(make_runtime: Callable[..., Any], tmp_path: Path) -> Async
     await install_catalogs(runtime, questkit_support.catalog_file(tmp_path))
     await install_minigame_catalog(runtime, minigame_support.CATALOG)
     app = create_app(runtime, extra_routes=routes, manage_runtime=False)
-    app.add_middleware(BodyLimitMiddleware)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60) as client:
         world = World(app, client, runtime, clock, qm)
