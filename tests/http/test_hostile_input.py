@@ -194,7 +194,6 @@ async def test_limit_is_configurable_and_other_routes_unaffected(world: World) -
     assert r.status_code == 200, r.text
 
 
-@pytest.mark.xfail(reason="Hatched bug (reported): decode_body lets UnicodeDecodeError through as a 500", strict=True)
 async def test_hatched_invalid_utf8_without_json_content_type(world: World) -> None:
     """The front door checks UTF-8 only for JSON content types; Hatched decodes whatever it gets."""
     r = await send(world, "POST", "/api/v1/auth/register", BAD_UTF8, "text/plain")

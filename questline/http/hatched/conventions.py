@@ -65,7 +65,7 @@ def decode_body(raw: bytes, type: type[T]) -> T:
     except msgspec.ValidationError as exc:
         message = validation_message(str(exc))
         raise HatchedError(400, "validation_error", message, {"errors": [message]}) from exc
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise HatchedError(400, "invalid_json", "Request body is not valid JSON.") from exc
 
 
