@@ -8,11 +8,17 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 
 from questline.engine import Runtime
 from questline.http import create_app
-from questline.http.questmaster import QuestMasterSettings, mint_token, questmaster_routes
+from questline.http.questmaster import (
+    QUESTMASTER_ACTORS,
+    QuestMasterSettings,
+    mint_token,
+    questmaster_routes,
+)
 from questline.rules.questmaster import to_ms
 
 SECRET = b"qm-test-secret"
@@ -106,3 +112,22 @@ async def frames(
             continue
         name, _, value = line.partition(":")
         current[name] = value.removeprefix(" ")
+
+
+# -- fixtures shared by the QuestMaster HTTP tests (import them by name) --------------
+@pytest.fixture(name="clock")
+def clock_fixture() -> Clock:
+    c = Clock(0)
+    c.set_local("2026-01-15T09:00")
+    return c
+
+
+@pytest.fixture(name="runtime")
+async def runtime_fixture(make_runtime, clock: Clock):
+    return await make_runtime("local", actor_classes=QUESTMASTER_ACTORS, clock=clock)
+
+
+@pytest.fixture(name="client")
+async def client_fixture(runtime, clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(app_for(runtime, settings(clock))) as c:
+        yield c

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from questline.actors.questmaster import session_hub
-from questline.http.questmaster import QUESTMASTER_ACTORS, mint_token
+from questline.http.questmaster import mint_token
 from questline.rules.questmaster import sign_token
-from tests.http.questmaster_helpers import (
+from tests.http.questmaster_helpers import (  # noqa: F401 (fixtures)
     AGENT,
     NY,
     SECRET,
     Clock,
     app_for,
     auth,
+    client_fixture,
     client_for,
+    clock_fixture,
     create_params,
+    runtime_fixture,
     settings,
 )
 
@@ -27,22 +29,6 @@ UNAUTHORIZED = {"error": "Unauthorized. Invalid authentication token."}
 RATE_LIMITED = {"error": "Rate limit exceeded. Too many requests. Please try again later."}
 
 
-@pytest.fixture
-def clock() -> Clock:
-    c = Clock(0)
-    c.set_local("2026-01-15T09:00")
-    return c
-
-
-@pytest.fixture
-async def runtime(make_runtime, clock: Clock):
-    return await make_runtime("local", actor_classes=QUESTMASTER_ACTORS, clock=clock)
-
-
-@pytest.fixture
-async def client(runtime, clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(app_for(runtime, settings(clock))) as c:
-        yield c
 
 
 async def create(client: httpx.AsyncClient, clock: Clock, session: str = "user-1", **kw) -> dict:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -14,15 +13,18 @@ from starlette.routing import Route
 
 from questline.actors.questmaster import session_hub
 from questline.http import questmaster_wire as wire
-from questline.http.questmaster import OPENAPI_PATH, QUESTMASTER_ACTORS, questmaster_routes
-from tests.http.questmaster_helpers import (
+from questline.http.questmaster import OPENAPI_PATH, questmaster_routes
+from tests.http.questmaster_helpers import (  # noqa: F401 (fixtures)
     AGENT,
     SECRET,
     Clock,
     app_for,
     auth,
+    client_fixture,
     client_for,
+    clock_fixture,
     create_params,
+    runtime_fixture,
     settings,
 )
 
@@ -32,22 +34,6 @@ def conforms(body: Any, shape: type) -> Any:
     return msgspec.convert(body, type=shape, strict=True)
 
 
-@pytest.fixture
-def clock() -> Clock:
-    c = Clock(0)
-    c.set_local("2026-01-15T09:00")
-    return c
-
-
-@pytest.fixture
-async def runtime(make_runtime, clock: Clock):
-    return await make_runtime("local", actor_classes=QUESTMASTER_ACTORS, clock=clock)
-
-
-@pytest.fixture
-async def client(runtime, clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(app_for(runtime, settings(clock))) as c:
-        yield c
 
 
 async def test_openapi_documents_every_route(client: httpx.AsyncClient, clock: Clock) -> None:

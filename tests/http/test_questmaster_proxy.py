@@ -12,43 +12,29 @@ import pytest
 from questline.http import questmaster as qmhttp
 from questline.http.questmaster import (
     COOKIE_NAME,
-    QUESTMASTER_ACTORS,
     QuestMasterConfigError,
     QuestMasterSettings,
     mint_session_cookie,
 )
 from questline.rules.questmaster import derived_key, sign_token, verify_token
-from tests.http.questmaster_helpers import (
+from tests.http.questmaster_helpers import (  # noqa: F401 (fixtures)
     AGENT,
     NY,
     SECRET,
     Clock,
     app_for,
     auth,
+    client_fixture,
     client_for,
+    clock_fixture,
     create_params,
+    runtime_fixture,
     settings,
 )
 
 SIGN_IN = {"error": "Unauthorized. Please sign in."}
 
 
-@pytest.fixture
-def clock() -> Clock:
-    c = Clock(0)
-    c.set_local("2026-01-15T09:00")
-    return c
-
-
-@pytest.fixture
-async def runtime(make_runtime, clock: Clock):
-    return await make_runtime("local", actor_classes=QUESTMASTER_ACTORS, clock=clock)
-
-
-@pytest.fixture
-async def client(runtime, clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(app_for(runtime, settings(clock))) as c:
-        yield c
 
 
 @pytest.fixture
