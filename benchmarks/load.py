@@ -167,8 +167,9 @@ def saturation_reasons(cpu_percent: list[float], loop_lag: Histogram, schedule_l
     if schedule_lag is not None and schedule_lag.total:
         p99 = schedule_lag.percentile(99) / 1000
         if p99 > SCHEDULE_LAG_SATURATED_MS:
+            starved = f", starved of CPU (it used {busiest:.0f}% of a core)" if busiest < CLIENT_CPU_SATURATED / 2 else ""
             reasons.append(
-                f"the client fell behind its own send schedule (dispatch lag p99 {p99:.1f} ms); "
+                f"the client fell behind its own send schedule (dispatch lag p99 {p99:.1f} ms{starved}); "
                 f"the offered rate was not really offered"
             )
     return reasons
