@@ -70,6 +70,8 @@ class ManagedServer:
         return self.proc.pid if self.proc is not None else None
 
     def start(self, time_limit: float = 120.0) -> None:
+        """Start and wait for ``ready_path`` to answer 200; on failure everything is
+        cleaned up and :class:`ServerError` carries the tail of the server's log."""
         fd, log_name = tempfile.mkstemp(prefix="questline-bench-", suffix=".log")
         os.close(fd)
         self.log_path = Path(log_name)
@@ -84,19 +86,22 @@ class ManagedServer:
         while time.monotonic() < deadline:
             code = self.proc.poll()
             if code is not None:
-                raise ServerError(
+                error = ServerError(
                     f"{self.label} exited with code {code} before it was ready\n"
                     f"  command: {' '.join(self.argv)}\n{self.log_tail()}"
                 )
+                self.stop()  # removes the log and the data dir
+                raise error
             last = probe(self.url + self.ready_path, time_limit=5.0)
             if last[0] == 200:
                 return
             time.sleep(0.2)
-        self.stop()
-        raise ServerError(
+        error = ServerError(
             f"{self.label} not ready after {time_limit:.0f} s (last {self.ready_path}: "
             f"{last[0]} {last[1][:200]!r})\n{self.log_tail()}"
         )
+        self.stop()
+        raise error
 
     def log_tail(self, lines: int = 25) -> str:
         if self.log_path is None or not self.log_path.exists():
