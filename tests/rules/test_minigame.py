@@ -241,7 +241,7 @@ def test_every_route_type_has_a_minigame() -> None:
 def _doc_rows(first_header: str) -> list[list[str]]:
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[2] / "docs" / "minigame.md").read_text()
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     lines = text.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header} |"))
     rows = []
@@ -252,7 +252,7 @@ def _doc_rows(first_header: str) -> list[list[str]]:
     return rows
 
 
-def test_docs_type_table_matches_the_code() -> None:
+def test_readme_type_table_matches_the_code() -> None:
     rows = _doc_rows("activity_type")
     documented = {r[0]: rules.MinigameType(r[1], int(r[2]), int(r[3]), r[4]) for r in rows}
     assert documented == rules.DEFAULT_TYPE_MAP
@@ -262,7 +262,7 @@ def test_docs_type_table_matches_the_code() -> None:
     )
 
 
-def test_docs_band_table_matches_the_code() -> None:
+def test_readme_band_table_matches_the_code() -> None:
     rows = _doc_rows("band")
     assert [(int(r[0]), int(r[1])) for r in rows] == list(rules.SKILL_BANDS)
     for r in rows:
