@@ -116,6 +116,8 @@ class ShardHost:
         self._gate: deque[tuple[int, asyncio.Future | None, bool, Any, list]] = deque()
 
         self.feeds = ShardFeeds()
+        self._loads: dict[str, asyncio.Future] = {}
+        self._loader_running = False
         self._alarms: dict[str, int] = {}
         self._alarm_heap: list[tuple[int, str]] = []
         self._alarm_wake = asyncio.Event()
@@ -269,15 +271,40 @@ class ShardHost:
     async def _activate(self, act: _Activation) -> None:
         snap = self._snap_inflight.get(act.actor_id)
         if snap is None:
-            try:
-                snap = await self.store.load(act.actor_id)
-            except StorageFault as exc:
-                raise ShardUnavailable(str(exc)) from exc
+            loaded = await self._load(act.actor_id)
+            if isinstance(loaded, StorageFault):
+                raise ShardUnavailable(str(loaded)) from loaded
+            snap = loaded
         committed = dict(snap.state) if snap is not None else {}
         act.last_seq = snap.seq if snap is not None else 0
         act.storage = Storage(committed)
         await self._instantiate(act)
         self.stats["activations"] += 1
+
+    def _load(self, actor_id: str) -> asyncio.Future:
+        """Queue a state load; every load queued while a batch is being read goes in the next batch."""
+        fut = self._loads.get(actor_id)
+        if fut is None:
+            fut = self._loads[actor_id] = asyncio.get_running_loop().create_future()
+            if not self._loader_running:
+                self._loader_running = True
+                asyncio.create_task(self._load_batches())
+        return fut
+
+    async def _load_batches(self) -> None:
+        try:
+            while self._loads:
+                batch, self._loads = self._loads, {}
+                try:
+                    results = await self.store.load_many(list(batch))
+                except Exception as exc:  # the whole read failed: every waiter gets the fault
+                    fault = exc if isinstance(exc, StorageFault) else StorageFault(str(exc))
+                    results = dict.fromkeys(batch, fault)
+                for actor_id, fut in batch.items():
+                    if not fut.done():
+                        fut.set_result(results.get(actor_id))
+        finally:
+            self._loader_running = False
 
     async def _instantiate(self, act: _Activation) -> None:
         """Build the actor object from committed state and run ``on_activate`` as a turn."""

@@ -46,6 +46,9 @@ CREATE TABLE IF NOT EXISTS alarms (
 """
 
 
+_LOAD_CHUNK = 500  # actors per IN (...) query, well under SQLite's variable limit
+
+
 class StorageFault(Exception):
     """The shard's database could not be read or written."""
 
@@ -155,19 +158,59 @@ class ShardStore:
 
     async def load(self, actor: str) -> Snapshot | None:
         """The actor's durable state (snapshot + its journal tail), or None if never written."""
-        try:
-            snap = await self._load_snapshot_only(actor)
-            cur = await self.db.execute(
-                "SELECT seq, writes FROM journal WHERE actor = ? AND seq > ? ORDER BY seq", (actor, snap.seq)
+        result = (await self.load_many([actor]))[actor]
+        if isinstance(result, StorageFault):
+            raise result
+        return result
+
+    async def load_many(self, actors: list[str]) -> dict[str, Snapshot | StorageFault | None]:
+        """Load many actors with two queries per chunk (activations are batched like commits).
+
+        Each actor maps to its state, None (never written) or the fault of its own row
+        (a corrupt snapshot fails that actor only).
+        """
+        out: dict[str, Snapshot | StorageFault | None] = {}
+        for i in range(0, len(actors), _LOAD_CHUNK):
+            chunk = actors[i : i + _LOAD_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            try:
+                cur = await self.db.execute(
+                    f"SELECT actor, seq, state, crc FROM snapshots WHERE actor IN ({marks})", chunk
+                )
+                snap_rows = await cur.fetchall()
+                cur = await self.db.execute(
+                    f"SELECT actor, seq, writes FROM journal WHERE actor IN ({marks}) ORDER BY seq", chunk
+                )
+                journal_rows = await cur.fetchall()
+            except aiosqlite.Error as exc:
+                fault = StorageFault(f"{self.path}: {exc}")
+                out.update((actor, fault) for actor in chunk)
+                continue
+            snaps: dict[str, Snapshot | StorageFault] = {}
+            for actor, seq, blob, crc in snap_rows:
+                try:
+                    snaps[actor] = self._decode_snapshot(actor, seq, blob, crc)
+                except CorruptSnapshot as exc:
+                    snaps[actor] = exc
+            for actor, seq, raw_writes in journal_rows:
+                snap = snaps.get(actor)
+                if isinstance(snap, StorageFault):
+                    continue
+                if snap is None:
+                    snap = snaps[actor] = Snapshot(actor, 0, {})
+                if seq > snap.seq:
+                    apply_writes(snap.state, _writes_decoder.decode(raw_writes))
+                    snaps[actor] = Snapshot(actor, seq, snap.state)
+            for actor in chunk:
+                out[actor] = snaps.get(actor)
+        return out
+
+    def _decode_snapshot(self, actor: str, seq: int, blob: bytes, crc: int) -> Snapshot:
+        if zlib.crc32(blob) != crc:
+            raise CorruptSnapshot(
+                f"{self.path}: snapshot of {actor!r} fails its checksum; refusing to load it"
             )
-            tail = await cur.fetchall()
-        except aiosqlite.Error as exc:
-            raise StorageFault(f"{self.path}: {exc}") from exc
-        if snap.seq == 0 and not tail:
-            return None
-        for _, raw_writes in tail:
-            apply_writes(snap.state, _writes_decoder.decode(raw_writes))
-        return Snapshot(actor, tail[-1][0] if tail else snap.seq, snap.state)
+        return Snapshot(actor, seq, _state_decoder.decode(blob))
 
     async def _load_snapshot_only(self, actor: str) -> Snapshot:
         """The actor's snapshot row (seq 0 and empty state when it has none), checksum verified."""
@@ -175,12 +218,7 @@ class ShardStore:
         row = await cur.fetchone()
         if row is None:
             return Snapshot(actor, 0, {})
-        seq, blob, crc = row
-        if zlib.crc32(blob) != crc:
-            raise CorruptSnapshot(
-                f"{self.path}: snapshot of {actor!r} fails its checksum; refusing to load it"
-            )
-        return Snapshot(actor, seq, _state_decoder.decode(blob))
+        return self._decode_snapshot(actor, *row)
 
     async def load_alarms(self) -> list[tuple[str, int]]:
         cur = await self.db.execute("SELECT actor, at FROM alarms")

@@ -80,3 +80,25 @@ async def test_failed_commit_writes_nothing(tmp_path):
     assert [r[0] for r in await cur.fetchall()] == ["k:a"]
     assert await store.load_alarms() == []
     await store.close()
+
+
+async def test_load_many_returns_each_actor_its_own_state_or_fault(tmp_path):
+    path = tmp_path / "s.sqlite"
+    store = ShardStore(path)
+    await store.open()
+    await store.commit([], [Snapshot("k:snap", 3, {"x": b"\x01"}), Snapshot("k:bad", 1, {"x": b"\x02"})], {})
+    await store.commit(
+        [JournalEntry(4, "k:snap", {"y": b"\x05"}), JournalEntry(5, "k:journal-only", {"z": b"\x06"})], [], {}
+    )
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE snapshots SET crc = crc + 1 WHERE actor = 'k:bad'")
+    many = await store.load_many(["k:snap", "k:journal-only", "k:never", "k:bad"])
+    assert many["k:snap"] == Snapshot("k:snap", 4, {"x": b"\x01", "y": b"\x05"})
+    assert many["k:journal-only"] == Snapshot("k:journal-only", 5, {"z": b"\x06"})
+    assert many["k:never"] is None
+    assert isinstance(many["k:bad"], CorruptSnapshot)
+    # One at a time gives the same answers.
+    assert await store.load("k:snap") == many["k:snap"]
+    with pytest.raises(CorruptSnapshot):
+        await store.load("k:bad")
+    await store.close()
