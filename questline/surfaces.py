@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from starlette.routing import BaseRoute
 
 from questline.actors.hub import HubActor
+from questline.demo import demo_mode
 from questline.engine import Actor, Runtime
 
 StartupHook = Callable[[Runtime], Awaitable[None]]
@@ -57,10 +58,6 @@ def load_surfaces() -> list[Surface]:
         Surface("minigame", routes=minigame_routes(), actors=list(MINIGAME_ACTORS), startup=[install_demo_minigame]),
         Surface("hatched", routes=hatched_routes(), actors=list(HATCHED_ACTORS)),
     ]
-
-
-def demo_mode() -> bool:
-    return os.environ.get("QUESTLINE_DEMO") == "1"
 
 
 def _questkit_catalog_hooks() -> list[StartupHook]:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from questline.actors.ratelimit import RateLimitActor
+from questline.demo import demo_mode
 from questline.engine import Actor, Address, Runtime
 from questline.rules import minigame as rules
 from questline.rules.minigame_catalog import (
@@ -510,5 +511,5 @@ async def install_demo_minigame(runtime: Runtime) -> None:
     path = os.environ.get("QUESTLINE_MINIGAME_CATALOG")
     if path:
         await install_minigame_catalog(runtime, path)
-    elif os.environ.get("QUESTLINE_DEMO") == "1":
+    elif demo_mode():
         await install_minigame_catalog(runtime, DEMO_CATALOG)

@@ -58,6 +58,7 @@ from starlette.routing import BaseRoute, Route
 from questline.actors.hub import HubActor
 from questline.actors.questmaster import QuestMasterSession, session_address, session_hub
 from questline.actors.ratelimit import RateLimitActor, ratelimit_address
+from questline.demo import DEMO_ENV, demo_mode
 from questline.engine import Actor, Runtime, ShardUnavailable
 from questline.engine.shard import wall_clock_ms
 from questline.http import questmaster_wire as wire
@@ -71,7 +72,6 @@ log = logging.getLogger("questline.http.questmaster")
 AGENT_PATH = "/agents/quest-master-agent/{sessionId}"
 OPENAPI_PATH = "/api/questmaster/openapi.json"
 SECRET_ENV = "QUESTLINE_QUESTMASTER_SECRET"
-DEMO_ENV = "QUESTLINE_DEMO"
 CORS_ENV = "QUESTLINE_QUESTMASTER_CORS_ORIGINS"
 COOKIE_SECURE_ENV = "QUESTLINE_QUESTMASTER_COOKIE_SECURE"
 DEMO_SECRET = "questline-demo-secret-do-not-use-in-production"
@@ -120,7 +120,7 @@ class QuestMasterSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> QuestMasterSettings:
         """Read the settings from the environment; refuse to run without a secret outside the demo."""
         env = os.environ if environ is None else environ
-        demo = _truthy(env.get(DEMO_ENV))
+        demo = demo_mode(env)
         secret = env.get(SECRET_ENV, "").strip()
         if not secret:
             if not demo:
