@@ -13,6 +13,8 @@ from typing import Any
 
 import msgspec
 
+from questline.actors.hatched_buddy_items import ItemTurns
+from questline.actors.hatched_buddy_progress import ProgressionTurns
 from questline.engine import Actor, Address
 from questline.rules.hatched import EventInput, ProgressState, Skip, evaluate_event
 from questline.rules.hatched_errors import HatchedError, not_found
@@ -25,7 +27,7 @@ def buddy_address(customer_id: str, buddy_id: str) -> Address:
     return Address("hatched.buddy", f"{customer_id}/{buddy_id}")
 
 
-class BuddyActor(Actor):
+class BuddyActor(ProgressionTurns, ItemTurns, Actor):
     kind = "hatched.buddy"
 
     # -- lifecycle ---------------------------------------------------------------

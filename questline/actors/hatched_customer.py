@@ -457,6 +457,17 @@ class CustomerActor(Actor):
         self.storage.put(f"egg:{egg_id}", egg)
         return self._op_view(op)
 
+    def start_buddy_operation(self, op_type: str, buddy_id: str, request: dict[str, Any], pending_ms: int,
+                              processing_ms: int) -> dict[str, Any]:
+        """A pending evolve / equip_item operation on one buddy (checked again when it runs).
+
+        When it runs, the buddy's ``run_<op_type>(operation_id, request)`` turn does the
+        work; that turn must be idempotent per operation id, because a crash between the
+        buddy's turn and this actor's bookkeeping makes the alarm run it again.
+        """
+        op = self._new_operation(op_type, {**request, "buddy_id": buddy_id}, pending_ms, processing_ms)
+        return self._op_view(op)
+
     # -- operations ----------------------------------------------------------------------
     def _new_operation(self, op_type: str, request: dict[str, Any], pending_ms: int, processing_ms: int) -> dict[str, Any]:
         now = self.now()
@@ -546,22 +557,43 @@ class CustomerActor(Actor):
 
     async def _execute(self, op: dict[str, Any]) -> None:
         if op["type"] == "hatch":
-            egg = self._egg(op["request"]["egg_id"])
-            buddy_id = op["request"]["buddy_id"]
-            cfg = self._version(egg["config_version_id"])
-            record = {"buddy_id": buddy_id, "customer_id": self.key, "user_id": egg["user_id"],
-                      "egg_id": egg["egg_id"], "name": egg["metadata"].get("name") or "Buddy",
-                      "config_version_id": cfg["id"], "config": cfg["content"], "traits": traits_for(egg["egg_id"])}
-            try:
-                view = await self.call(buddy_address(self.key, buddy_id), "create", record)
-                # Events find buddies through the user's index, never through this actor.
-                await self.call(user_address(self.key, egg["user_id"]), "add_buddy", buddy_id)
-            except Exception as exc:  # the buddy's shard refused: report it, keep the egg usable
-                self._finish(op, "failed", None, {"code": "hatch_failed",
-                                                  "message": f"Hatching egg {egg['egg_id']} failed: {exc}"})
-                return
-            self._note_buddy(view)
-            self._finish(op, "completed", {"buddy_id": buddy_id, "image_url": view["image_url"]}, None)
+            await self._execute_hatch(op)
+        else:
+            await self._execute_on_buddy(op)
+
+    async def _execute_hatch(self, op: dict[str, Any]) -> None:
+        egg = self._egg(op["request"]["egg_id"])
+        buddy_id = op["request"]["buddy_id"]
+        cfg = self._version(egg["config_version_id"])
+        record = {"buddy_id": buddy_id, "customer_id": self.key, "user_id": egg["user_id"],
+                  "egg_id": egg["egg_id"], "name": egg["metadata"].get("name") or "Buddy",
+                  "config_version_id": cfg["id"], "config": cfg["content"], "traits": traits_for(egg["egg_id"])}
+        try:
+            view = await self.call(buddy_address(self.key, buddy_id), "create", record)
+            # Events find buddies through the user's index, never through this actor.
+            await self.call(user_address(self.key, egg["user_id"]), "add_buddy", buddy_id)
+        except Exception as exc:  # the buddy's shard refused: report it, keep the egg usable
+            self._finish(op, "failed", None, {"code": "hatch_failed",
+                                              "message": f"Hatching egg {egg['egg_id']} failed: {exc}"})
+            return
+        self._note_buddy(view)
+        self._finish(op, "completed", {"buddy_id": buddy_id, "image_url": view["image_url"]}, None)
+
+    async def _execute_on_buddy(self, op: dict[str, Any]) -> None:
+        """evolve / equip_item: the buddy's ``run_<type>`` turn does the work in one turn."""
+        buddy_id = op["request"]["buddy_id"]
+        try:
+            result = await self.call(buddy_address(self.key, buddy_id), f"run_{op['type']}", op["id"], op["request"])
+        except HatchedError as exc:  # the action is no longer possible: an action-specific failure
+            self._finish(op, "failed", None, {"code": exc.code, "message": exc.message})
+            return
+        except Exception as exc:  # the buddy's shard refused
+            self._finish(op, "failed", None, {"code": f"{op['type']}_failed",
+                                              "message": f"{op['type']} of buddy {buddy_id} failed: {exc}"})
+            return
+        if isinstance(result, dict) and "buddy" in result:
+            self._note_buddy(result["buddy"])
+        self._finish(op, "completed", result.get("result") if isinstance(result, dict) else None, None)
 
     # -- buddy directory (lists, filters, per-version counts) ----------------------------
     def _note_buddy(self, view: dict[str, Any]) -> None:
