@@ -9,6 +9,7 @@ from questline.engine.address import Address
 from questline.engine.errors import ShardUnavailable
 from questline.engine.runtime import EngineConfig, Runtime
 from questline.engine.shard import ShardHost
+from questline.engine.stats import PROCESS_COUNTERS
 from questline.storage.shard_store import ShardStore
 
 
@@ -60,6 +61,10 @@ class LocalRuntime(Runtime):
 
     async def health(self) -> list[dict[str, Any]]:
         return [host.health() for host in self.hosts]
+
+    async def stats(self) -> dict[str, Any]:
+        return {"runtime": self.name, "shards": [{**host.metrics(), "up": True} for host in self.hosts],
+                "processes": [PROCESS_COUNTERS.snapshot()], "client": {}}
 
     async def _feed_subscribe(self, shard: int, sub_id: str, topics: list[str]) -> None:
         self.hosts[shard].feeds.subscribe(sub_id, topics)

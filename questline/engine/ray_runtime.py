@@ -24,6 +24,7 @@ from ray.exceptions import RayActorError, RayError
 from questline.engine.address import Address, place
 from questline.engine.errors import ActorError, ShardUnavailable
 from questline.engine.runtime import EngineConfig, Runtime
+from questline.engine.stats import PROCESS_COUNTERS
 
 log = logging.getLogger("questline.engine")
 
@@ -71,12 +72,14 @@ class _ShardLink:
         self.scheduled = False
         self.batches_sent = 0
         self.messages_sent = 0
+        self.rejected = 0
 
     def submit(self, item: Item) -> asyncio.Future:
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         if len(self.queue) >= self.max_queued:
             # Admission control: the shard is not keeping up; refuse now instead of queueing.
+            self.rejected += 1
             fut.set_exception(ShardUnavailable(f"shard {self.shard} is overloaded", retry_after=1.0))
             return fut
         self.queue.append((item, fut))
@@ -208,6 +211,14 @@ class ShardActor:
         await self._ensure_open()
         return {**self.host.health(), "pid": __import__("os").getpid()}
 
+    async def stats(self) -> dict[str, Any]:
+        """This shard's counters plus its process's (actor code running here counts there)."""
+        # Imported here: Ray ships this class by value, so a module-level name would be a stale copy.
+        from questline.engine.stats import PROCESS_COUNTERS as here
+
+        await self._ensure_open()
+        return {**self.host.metrics(), "up": True, "process": here.snapshot()}
+
     async def stop(self) -> None:
         if self.host is not None:
             await self.host.stop()
@@ -282,6 +293,25 @@ class RayRuntime(Runtime):
 
     def batch_stats(self) -> dict[str, float]:
         return self.clients.batch_stats() if self.clients else {}
+
+    async def stats(self, time_limit: float = 2.0) -> dict[str, Any]:
+        async def one(shard: int, handle: Any) -> dict[str, Any]:
+            try:
+                return await asyncio.wait_for(handle.stats.remote(), time_limit)
+            except Exception as exc:  # a dead or slow shard is reported down, never raised
+                return {"shard": shard, "up": False, "error": f"{type(exc).__name__}: {exc}"}
+
+        shards = list(await asyncio.gather(*(one(i, h) for i, h in enumerate(self.handles))))
+        processes = [PROCESS_COUNTERS.snapshot()]
+        for entry in shards:
+            process = entry.pop("process", None)
+            if process is not None and all(p["pid"] != process["pid"] for p in processes):
+                processes.append(process)
+        links = self.clients.links if self.clients else []
+        client = {"shards": [{"shard": link.shard, "batches_sent": link.batches_sent,
+                              "messages_sent": link.messages_sent, "rejected": link.rejected,
+                              "queued": len(link.queue), "inflight": link.inflight} for link in links]}
+        return {"runtime": self.name, "shards": shards, "processes": processes, "client": client}
 
     async def _feed_subscribe(self, shard: int, sub_id: str, topics: list[str]) -> None:
         await self.handles[shard].feed_subscribe.remote(sub_id, topics)

@@ -124,6 +124,14 @@ class Runtime(abc.ABC):
     async def health(self) -> list[dict[str, Any]]:
         """One status dict per shard; raises if a shard does not answer."""
 
+    @abc.abstractmethod
+    async def stats(self) -> dict[str, Any]:
+        """Operator counters: ``{"runtime", "shards": [ShardHost.metrics() or {"shard", "up": False}],
+        "processes": [PROCESS_COUNTERS snapshots, one per process], "client": {...}}``.
+
+        Never raises for a shard that does not answer: it is reported as down.
+        """
+
 
 def create_runtime(name: RuntimeName, config: EngineConfig) -> Runtime:
     if name == "local":

@@ -34,6 +34,7 @@ from questline.engine.actor import (
 from questline.engine.address import Address
 from questline.engine.errors import ShardUnavailable, UnknownActorKind, UnknownMethod
 from questline.engine.feeds import ShardFeeds
+from questline.engine.stats import COMMIT_BATCH_BUCKETS, COMMIT_SECONDS_BUCKETS, FixedHistogram
 from questline.storage.shard_store import JournalEntry, ShardStore, Snapshot, StorageFault
 
 log = logging.getLogger("questline.engine")
@@ -127,6 +128,9 @@ class ShardHost:
         self._writing = False
         self.stats = {"turns": 0, "commits": 0, "committed_turns": 0, "activations": 0,
                       "evictions": 0, "alarms_fired": 0, "storage_faults": 0, "rejected": 0}
+        # Per group commit (never per turn): how long the fsync took and how many turns it covered.
+        self.commit_seconds = FixedHistogram(COMMIT_SECONDS_BUCKETS)
+        self.commit_batch = FixedHistogram(COMMIT_BATCH_BUCKETS)
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
@@ -179,6 +183,18 @@ class ShardHost:
             "feed_subscribers": self.feeds.subscribers,
             "feed_topics": self.feeds.topics,
             **self.stats,
+        }
+
+    def metrics(self) -> dict[str, Any]:
+        """Counters, gauges and commit histograms as plain data (shipped across processes)."""
+        return {
+            "shard": self.shard_id,
+            "counters": dict(self.stats),
+            "gauges": {"resident": len(self._acts), "pending_alarms": len(self._alarms),
+                       "feed_subscribers": self.feeds.subscribers,
+                       "journal_backlog": self._seq - self._committed_seq},
+            "histograms": {"commit_seconds": self.commit_seconds.snapshot(),
+                           "commit_batch_turns": self.commit_batch.snapshot()},
         }
 
     # -- messaging -------------------------------------------------------------
@@ -465,6 +481,7 @@ class ShardHost:
         upto = self._seq
         self._snap_inflight.update(snapshots)
         self._writing = True
+        started = time.perf_counter()
         try:
             await self.store.commit(journal, list(snapshots.values()), alarms, truncate)
         finally:
@@ -474,6 +491,8 @@ class ShardHost:
                     del self._snap_inflight[actor_id]
         self.stats["commits"] += 1
         self.stats["committed_turns"] += len(journal)
+        self.commit_seconds.observe(time.perf_counter() - started)
+        self.commit_batch.observe(len(journal))
         self._committed_seq = max(self._committed_seq, upto)
         gate = self._gate
         while gate and gate[0][0] <= self._committed_seq:
