@@ -40,6 +40,10 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def parse_port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].split("/", 1)[0])
+
+
 def probe(url: str, time_limit: float = 2.0) -> tuple[int, bytes]:
     """GET ``url`` -> (status, body); status 0 when nothing answers."""
     try:
@@ -62,6 +66,7 @@ class ManagedServer:
     env: dict[str, str] = field(default_factory=dict)
     data_dir: Path | None = None  # removed on stop
     log_path: Path | None = None
+    listeners: int = 1  # --workers N: ready once N processes listen on the port, not just one
     proc: subprocess.Popen[bytes] | None = None
     _log: object | None = None
 
@@ -93,7 +98,7 @@ class ManagedServer:
                 self.stop()  # removes the log and the data dir
                 raise error
             last = probe(self.url + self.ready_path, time_limit=5.0)
-            if last[0] == 200:
+            if last[0] == 200 and self.listening() >= self.listeners:
                 return
             time.sleep(0.2)
         error = ServerError(
@@ -102,6 +107,16 @@ class ManagedServer:
         )
         self.stop()
         raise error
+
+    def listening(self) -> int:
+        """Processes of this server listening on its port: with several workers the first
+        one answers /readyz while the others still start, and connections opened then
+        would all land on it."""
+        if self.listeners <= 1 or self.proc is None:
+            return 1
+        from questline.workers import listening_pids
+
+        return len(listening_pids(parse_port(self.url), process_tree(self.proc.pid)))
 
     def log_tail(self, lines: int = 25) -> str:
         if self.log_path is None or not self.log_path.exists():
@@ -159,7 +174,7 @@ def questline_server(
     argv += extra_args or []
     return ManagedServer(
         label=f"questline serve ({runtime}/{durability}, {shards} shards)",
-        argv=argv, url=f"http://{host}:{port}", data_dir=data_dir,
+        argv=argv, url=f"http://{host}:{port}", data_dir=data_dir, listeners=workers,
         env={DEMO_ENV: os.environ.get(DEMO_ENV, "1"), **(env or {})},
     )
 
@@ -167,14 +182,10 @@ def questline_server(
 def baseline_server(*, workers: int = 1, host: str = "127.0.0.1") -> ManagedServer:
     """The bare Starlette endpoint on the uvicorn settings ``serve`` uses."""
     port = free_port(host)
-    argv = [
-        sys.executable, "-m", "uvicorn", "benchmarks.baseline_app:app", "--host", host,
-        "--port", str(port), "--loop", "auto", "--http", "auto", "--lifespan", "on",
-        "--no-access-log", "--log-level", "warning",
-    ]
-    if workers > 1:
-        argv += ["--workers", str(workers)]
-    return ManagedServer(label="baseline (bare Starlette on uvicorn)", argv=argv, url=f"http://{host}:{port}")
+    argv = [sys.executable, "-m", "benchmarks.baseline_app", "--host", host, "--port", str(port),
+            "--workers", str(workers)]
+    return ManagedServer(label="baseline (bare Starlette on uvicorn)", argv=argv, url=f"http://{host}:{port}",
+                         listeners=workers)
 
 
 # -- CPU accounting ------------------------------------------------------------------

@@ -113,6 +113,10 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     Option("--snapshot-interval", _positive_float, 5.0, "seconds between snapshots", metavar="SECONDS"),
     Option("--max-resident", _int_in(1), 50_000, "resident actors per shard before passivation", metavar="N"),
     Option("--ray-address", str, None, "join an existing Ray cluster (default: start a local Ray)", metavar="ADDR"),
+    Option(
+        "--workers", _int_in(1), 1,
+        "front-door processes sharing the port (SO_REUSEPORT); N > 1 needs --runtime ray", metavar="N",
+    ),
     Option("--log-level", str, "info", "log level", choices=LOG_LEVELS),
     Option("--access-log", _bool, False, "log every request (off by default)", is_switch=True),
     Option("--max-body-bytes", _int_in(1024), 1024 * 1024, "largest request body accepted (413 past it)", metavar="BYTES"),
@@ -182,6 +186,10 @@ def run_serve(args: argparse.Namespace, extra: list[str]) -> int:
     from questline.http import create_app
 
     _configure_logging(args.log_level)
+    if args.workers > 1:
+        from questline.workers import run_workers
+
+        return run_workers(args, SERVE_OPTIONS)
     if args.demo:
         # Surfaces read QUESTLINE_DEMO (demo catalogs, built-in demo secrets with a warning).
         os.environ["QUESTLINE_DEMO"] = "1"
@@ -245,7 +253,7 @@ def run_serve(args: argparse.Namespace, extra: list[str]) -> int:
     # process and the shutdown was clean, so the replayed signal just ends the run.
     previous = {sig: signal.signal(sig, _ignore_replayed_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        server.run()
+        server.run(sockets=getattr(args, "sockets", None))  # pre-bound: one of `--workers` (questline.workers)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
