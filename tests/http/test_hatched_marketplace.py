@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from questline.actors.hatched_buddy import buddy_address
+from questline.engine import Runtime
 from questline.http.hatched import HATCHED_ACTORS
 from tests.conftest import RUNTIMES
 from tests.http.hatched_support import (  # noqa: F401 - fixtures
@@ -430,8 +432,10 @@ async def test_fifty_concurrent_purchases_grant_exactly_what_coins_cover(make_ru
 
 
 # -- equip ------------------------------------------------------------------------------------------
-async def test_equip_operation_changes_equipped_items_and_art(client: httpx.AsyncClient,
-                                                              customer: Customer) -> None:
+async def test_equip_operation_changes_equipped_items_and_art(client: httpx.AsyncClient, customer: Customer,
+                                                              runtime: Runtime,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HATCHED_OP_PENDING_MS", "500")  # long enough to observe "pending" on a busy machine
     await publish_preset(client, customer)
     buddy_id = (await hatch_buddy(client, customer))["buddy_id"]
     market_id = (await new_market(client, customer))["id"]
@@ -459,6 +463,12 @@ async def test_equip_operation_changes_equipped_items_and_art(client: httpx.Asyn
     assert art_after != art_before and f'data-item="{hat["item_id"]}"' in art_after
     worn = (await client.get(f"/buddies/{buddy_id}/equipped-items", headers=customer.auth)).json()
     assert [i["name"] for i in worn["items"]] == ["Hat", "Glasses"]
+    # A re-run of the same operation (the customer actor retrying after a crash) answers the first result.
+    rerun = await runtime.call(buddy_address(customer.customer_id, buddy_id), "run_equip_item", op_id,
+                               {"equip": [cap["item_id"]], "unequip": []})
+    assert rerun["result"] == op["result"]
+    assert (await buddy_state(client, customer, buddy_id))["equipped_items"] == [hat["item_id"], glasses["item_id"]]
+    monkeypatch.setenv("HATCHED_OP_PENDING_MS", "10")
 
     swapped = await equip(client, customer, buddy_id, equip=[cap["item_id"]], unequip=[glasses["item_id"]])
     assert swapped["status"] == "completed", swapped
