@@ -229,6 +229,7 @@ class BuddyActor(ProgressionTurns, ItemTurns, Actor):
                                 event["event_id"])
         buddy.update(coins=state.coins, coins_earned=state.coins_earned, tokens=state.tokens, skills=state.skills,
                      badges=state.badges)
+        self._note_badges(evaluation.effects.badges_awarded, "event", event["event_id"])
         self.storage.put("progress", {k: v for k, v in msgspec.to_builtins(state).items()
                                       if k in ("events_total", "event_counts", "first_time_awarded", "coin_days",
                                                "streaks")})
