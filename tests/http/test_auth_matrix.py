@@ -34,6 +34,11 @@ PUBLIC = {
     ("POST", "/api/auth/token"),
     ("POST", "/api/v1/auth/register"),
     ("POST", "/api/v1/auth/login"),
+    # Probes and the Prometheus scrape carry no API key (QUESTLINE_METRICS_TOKEN can close /metrics).
+    ("GET", "/api/v1/health"),
+    ("GET", "/api/v1/health/live"),
+    ("GET", "/api/v1/health/ready"),
+    ("GET", "/api/v1/metrics"),
 }
 
 

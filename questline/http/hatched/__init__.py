@@ -15,7 +15,7 @@ from questline.actors.hatched_customer import CustomerActor
 from questline.actors.hatched_events import EventsActor, UserActor
 from questline.actors.hatched_market import MarketActor
 from questline.engine import Actor
-from questline.http.hatched import buddies, config, customers, eggs, events, marketplaces
+from questline.http.hatched import buddies, config, customers, eggs, events, health, marketplaces
 from questline.http.hatched.errors import EnvelopeRouter
 
 BASE_PATH = "/api/v1"
@@ -28,5 +28,5 @@ HATCHED_ACTORS: list[type[Actor]] = [
 
 def hatched_routes() -> list[BaseRoute]:
     inner = Router(routes=[*customers.routes(), *config.routes(), *eggs.routes(), *buddies.routes(),
-                          *events.routes(), *marketplaces.routes()])
+                          *events.routes(), *marketplaces.routes(), *health.routes()])
     return [Mount(BASE_PATH, app=EnvelopeRouter(inner))]
