@@ -141,18 +141,39 @@ class ItemTurns:
         return [{**self._owned_view(owned[i]), "equipped": i in worn} for i in ids if i in owned]
 
     def item_eligibility(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """For catalog items: owned, visible to this buddy, purchasable now and why not."""
+        """For catalog items: owned, visible to this buddy, purchasable now and why not.
+
+        ``purchasable`` runs the very check a purchase runs, so the two cannot disagree.
+        """
         buddy = self._buddy()
         facts, sets, owned = self._facts(buddy), self._config_sets(buddy), self._owned()
         out = []
         for item in items:
             missing = item_unmet(item, facts, sets)
+            try:
+                check_purchase(item, facts, buddy["coins"], item["item_id"] in owned, sets)
+                refusal = None
+            except HatchedError as exc:
+                refusal = exc.code
             out.append({"item_id": item["item_id"], "owned": item["item_id"] in owned,
                         "visible": visible_to(item, missing), "requirements_met": not missing, "unmet": missing,
-                        "affordable": buddy["coins"] >= item["price"],
-                        "purchasable": (item["item_id"] not in owned and not missing and item["visibility"] != "hidden"
-                                        and buddy["coins"] >= item["price"])})
+                        "affordable": buddy["coins"] >= item["price"], "purchasable": refusal is None,
+                        "refusal": refusal})
         return out
+
+    async def storefront(self, marketplace_id: str | None) -> dict[str, Any]:
+        """What this buddy's marketplace widget shows: the items visible to it, each with its eligibility.
+
+        ``marketplace_id`` None means the customer's first active marketplace.
+        """
+        self._buddy()
+        shop = await self.call(market_address(self.key.partition("/")[0]), "storefront", marketplace_id)
+        eligibility = self.item_eligibility(shop["items"])
+        items = [{**item, "eligibility": e} for item, e in zip(shop["items"], eligibility, strict=True)
+                 if e["visible"]]
+        buddy = self._buddy()
+        return {"marketplace": shop["marketplace"], "buddy_id": buddy["buddy_id"], "coins": buddy["coins"],
+                "items": items}
 
     # -- equip -----------------------------------------------------------------------------------
     def equipped(self) -> dict[str, Any]:

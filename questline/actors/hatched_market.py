@@ -195,6 +195,17 @@ class MarketActor(Actor):
         return {"seed": item["image_seed"], "slot": item["slot"], "name": item["name"]}
 
     # -- buddies ask -------------------------------------------------------------------------
+    def storefront(self, marketplace_id: str | None) -> dict[str, Any]:
+        """A marketplace and its items in order, with whether it sells (None: the first active one)."""
+        if marketplace_id is None:
+            active = [i for i in self.storage.get("mkt_ids", []) if self._market(i)["active"]]
+            if not active:
+                raise HatchedError(404, "marketplace_not_found", "This customer has no active marketplace.")
+            marketplace_id = active[0]
+        market = self._market(marketplace_id)
+        items = [{**item, "marketplace_active": market["active"]} for item in self.list_items(marketplace_id)]
+        return {"marketplace": self._market_view(market), "items": items}
+
     def item_snapshot(self, item_id: str, marketplace_id: str | None) -> dict[str, Any]:
         """What a buddy needs to check and record a purchase or unlock (read-only)."""
         item = self.storage.get(f"item:{item_id}")

@@ -511,3 +511,40 @@ async def test_equip_refusals_fail_the_operation_with_a_specific_code(client: ht
                                     headers=customer.auth), 404, "buddy_not_found")
     ops = (await client.get("/operations", params={"type": "equip_item"}, headers=customer.auth)).json()
     assert ops["meta"]["total"] == 5  # refused requests started no operation
+
+
+async def test_eligibility_listing_and_the_widget_storefront(client: httpx.AsyncClient, customer: Customer,
+                                                            runtime: Runtime) -> None:
+    """What the marketplace widget shows a buddy: visible items only, each with the purchase check's verdict."""
+    await publish_preset(client, customer)
+    buddy_id = (await hatch_buddy(client, customer))["buddy_id"]
+    closed = await new_market(client, customer, name="Closed", active=False)
+    market_id = (await new_market(client, customer))["id"]
+    cheap = await new_item(client, customer, market_id, name="Cheap", price=5)
+    dear = await new_item(client, customer, market_id, name="Dear", price=500)
+    staged = await new_item(client, customer, market_id, name="Stage 3", price=1, visibility="requirements_met",
+                            requirements=[{"type": "min_stage", "value": 3}])
+    await new_item(client, customer, market_id, name="Secret", price=1, visibility="hidden")
+    await earn(client, customer, buddy_id, 10)
+
+    listed = (await client.get(f"/marketplaces/{market_id}/items", params={"buddy_id": buddy_id},
+                               headers=customer.auth)).json()["data"]
+    verdicts = {i["name"]: (i["eligibility"]["visible"], i["eligibility"]["purchasable"],
+                            i["eligibility"]["refusal"]) for i in listed}
+    assert verdicts == {"Cheap": (True, True, None), "Dear": (True, False, "insufficient_funds"),
+                        "Stage 3": (False, False, "requirements_not_met"),
+                        "Secret": (False, False, "item_unavailable")}
+    assert all("marketplace_active" not in i for i in listed)
+    assert_error(await client.get(f"/marketplaces/{market_id}/items", params={"buddy_id": "bdy_x"},
+                                  headers=customer.auth), 404, "buddy_not_found")
+
+    buddy = buddy_address(customer.customer_id, buddy_id)
+    shop = await runtime.call(buddy, "storefront", None)  # the first *active* marketplace
+    assert shop["marketplace"]["id"] == market_id and shop["coins"] == 10
+    assert [i["item_id"] for i in shop["items"]] == [cheap["item_id"], dear["item_id"]]
+    assert staged["item_id"] not in {i["item_id"] for i in shop["items"]}
+    closed_shop = await runtime.call(buddy, "storefront", closed["id"])
+    assert closed_shop["items"] == []
+    await new_item(client, customer, closed["id"], name="Shelf", price=0)
+    closed_shop = await runtime.call(buddy, "storefront", closed["id"])
+    assert closed_shop["items"][0]["eligibility"]["refusal"] == "item_unavailable"

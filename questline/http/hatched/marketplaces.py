@@ -124,15 +124,16 @@ async def list_items(request: Request) -> Response:
     visibility = query_enum(request, "visibility", VISIBILITIES)
     category = request.query_params.get("category") or None
     page, limit = page_params(request)
-    items = await runtime.call(catalog, "list_items", path_param(request, "id"))
-    items = [i for i in items if (slot is None or i["slot"] == slot) and (category is None or i["category"] == category)
-             and (visibility is None or i["visibility"] == visibility)]
+    shop = await runtime.call(catalog, "storefront", path_param(request, "id"))
+    items = [i for i in shop["items"] if (slot is None or i["slot"] == slot)
+             and (category is None or i["category"] == category) and (visibility is None or i["visibility"] == visibility)]
     result = paginate_page(items, page, limit)
     buddy_id = request.query_params.get("buddy_id")
     if buddy_id and result["data"]:
         buddy = buddy_address(catalog.key, buddy_id)  # the catalog is keyed by customer id
         eligibility = await runtime.call(buddy, "item_eligibility", result["data"])
         result["data"] = [{**item, "eligibility": e} for item, e in zip(result["data"], eligibility, strict=True)]
+    result["data"] = [{k: v for k, v in item.items() if k != "marketplace_active"} for item in result["data"]]
     return json(result)
 
 
