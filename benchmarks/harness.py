@@ -70,6 +70,7 @@ class Settings:
     streams: int = 2_000  # sse scenario
     stream_users: int = 500
     stream_rate: float = 1_000.0
+    surface_users: int = 200  # minigame characters (a scrypt login each), Hatched buddies (a hatch each)
     app_id: str = "demo"
     app_secret: str = "demo-secret"
     progress: bool = True

@@ -33,7 +33,9 @@ server's).
 Requests come from a *source*: ``"module:callable"`` called in the worker as
 ``callable(params, endpoint=..., prefix=..., worker=i, workers=n)`` returning
 an object with ``next_request() -> bytes`` (a complete, encoded HTTP/1.1
-request). A 2xx answer is ``ok``; anything else is an error, counted by status.
+request) and optionally ``on_answer(request, status, body)``, called with the
+very bytes object it returned once it is answered (flows whose next request
+depends on an answer: a minigame result needs its session's token). A 2xx answer is ``ok``; anything else is an error, counted by status.
 """
 
 from __future__ import annotations
@@ -291,6 +293,7 @@ async def run_worker(
     factory = load_source(spec.source)
     source = factory(spec.params, endpoint=endpoint, prefix=prefix, worker=index, workers=spec.processes)
     next_request = source.next_request
+    on_answer: Callable[[bytes, int, bytes], None] | None = getattr(source, "on_answer", None)
     n_conns = max(1, share(spec.connections, spec.processes, index))
     conns = [Connection(endpoint) for _ in range(n_conns)]
     try:
@@ -338,13 +341,16 @@ async def run_worker(
             measured = start >= ms
             if measured:
                 rec.inflight_measured += 1
+            data = next_request()
             try:
-                status, body = await conn.request(next_request())
+                status, body = await conn.request(data)
             except (HTTPError, OSError) as exc:
                 status, body = 0, str(exc).encode()
             if measured:
                 rec.inflight_measured -= 1
             rec.record(start, start, monotonic(), status, body)
+            if on_answer is not None:
+                on_answer(data, status, body)
             if status == 0:
                 await asyncio.sleep(0.05)  # do not spin on a refused connection
 
@@ -365,13 +371,16 @@ async def run_worker(
             if measured:
                 rec.inflight_measured += 1
             sent = monotonic()
+            data = next_request()
             try:
-                status, body = await conn.request(next_request())
+                status, body = await conn.request(data)
             except (HTTPError, OSError) as exc:
                 status, body = 0, str(exc).encode()
             if measured:
                 rec.inflight_measured -= 1
             rec.record(intended, sent, monotonic(), status, body)
+            if on_answer is not None:
+                on_answer(data, status, body)
 
     def wake_one() -> None:
         while wakeups:

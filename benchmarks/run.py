@@ -72,6 +72,8 @@ def build_parser(scenarios: dict[str, Scenario]) -> argparse.ArgumentParser:
     load.add_argument("--stream-users", type=int, default=500, help="sse: users the streams belong to (default 500)")
     load.add_argument("--stream-rate", type=float, default=1_000.0,
                       help="sse: events/s posted for those users, open loop (default 1,000)")
+    load.add_argument("--surface-users", type=int, default=200,
+                      help="minigame characters and Hatched users/buddies (default 200; each costs set-up time)")
     load.add_argument("--actors", type=int, default=10_000, help="engine: actors in the wide workload")
     load.add_argument("--engine-callers", "--concurrency", type=int, default=256,
                       help="engine: concurrent callers (default 256)")
@@ -304,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(unknown)}; available: {', '.join(scenarios)}")
     for flag in ("seconds", "connections", "clients", "users", "shards", "workers", "actors", "engine_callers",
-                 "streams", "stream_users", "stream_rate"):
+                 "streams", "stream_users", "stream_rate", "surface_users"):
         if getattr(args, flag) <= 0:
             parser.error(f"--{flag.replace('_', '-')} must be positive")
     if args.rate is not None and args.rate <= 0:
@@ -321,6 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         clients=args.clients, users=args.users, drain_timeout=args.drain_timeout, shards=args.shards,
         workers=args.workers, actors=args.actors, engine_callers=args.engine_callers,
         streams=args.streams, stream_users=args.stream_users, stream_rate=args.stream_rate,
+        surface_users=args.surface_users,
         app_id=args.app_id, app_secret=args.app_secret, progress=not args.no_progress,
     )
     _raise_fd_limit()
