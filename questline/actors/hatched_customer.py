@@ -14,6 +14,7 @@ from typing import Any
 from questline.actors.hatched_auth import keyindex_address
 from questline.actors.hatched_buddy import buddy_address
 from questline.actors.hatched_events import user_address
+from questline.actors.hatched_webhooks import webhooks_address
 from questline.engine import Actor, Address
 from questline.rules.hatched_art import traits_for
 from questline.rules.hatched_config import (
@@ -528,6 +529,7 @@ class CustomerActor(Actor):
                   completed_at=now if status in ("completed", "failed") else None)
         self.storage.put(f"op:{op['id']}", op)
         self.storage.put("op_open", [i for i in self.storage.get("op_open", []) if i != op["id"]])
+        self.tell(webhooks_address(self.key), "on_operation", self._op_view(op))  # webhooks, after commit
         if op["type"] == "hatch":
             egg = self._egg(op["request"]["egg_id"])
             if status == "completed":

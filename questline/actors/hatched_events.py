@@ -17,6 +17,7 @@ import hashlib
 from typing import Any
 
 from questline.actors.hatched_buddy import buddy_address
+from questline.actors.hatched_webhooks import webhooks_address
 from questline.engine import Actor, Address
 from questline.rules.hatched_errors import HatchedError, not_found
 from questline.rules.hatched_models import iso_ms
@@ -155,6 +156,7 @@ class EventsActor(Actor):
         self.storage.put(f"id:{event_id}", seq)
         self.storage.put(f"ev:{seq:012d}", record)
         self._count(record, now)
+        self.tell(webhooks_address(customer_id), "on_event", record)  # webhooks: only once this turn commits
         return self._view(record)
 
     def _count(self, record: dict[str, Any], now: int) -> None:

@@ -14,19 +14,29 @@ from questline.actors.hatched_buddy import BuddyActor
 from questline.actors.hatched_customer import CustomerActor
 from questline.actors.hatched_events import EventsActor, UserActor
 from questline.actors.hatched_market import MarketActor
+from questline.actors.hatched_webhooks import WebhookActor, WebhooksActor
 from questline.engine import Actor
-from questline.http.hatched import buddies, config, customers, eggs, events, health, marketplaces
+from questline.http.hatched import (
+    buddies,
+    config,
+    customers,
+    eggs,
+    events,
+    health,
+    marketplaces,
+    webhooks,
+)
 from questline.http.hatched.errors import EnvelopeRouter
 
 BASE_PATH = "/api/v1"
 
 HATCHED_ACTORS: list[type[Actor]] = [
     AccountActor, KeyIndexActor, SystemActor, CustomerActor, BuddyActor, UserActor, EventsActor,
-    MarketActor,
+    MarketActor, WebhooksActor, WebhookActor,
 ]
 
 
 def hatched_routes() -> list[BaseRoute]:
     inner = Router(routes=[*customers.routes(), *config.routes(), *eggs.routes(), *buddies.routes(),
-                          *events.routes(), *marketplaces.routes(), *health.routes()])
+                          *events.routes(), *marketplaces.routes(), *webhooks.routes(), *health.routes()])
     return [Mount(BASE_PATH, app=EnvelopeRouter(inner))]

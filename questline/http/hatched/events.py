@@ -44,6 +44,7 @@ from questline.http.hatched.conventions import (
     read_body,
 )
 from questline.http.hatched.errors import endpoint
+from questline.http.middleware import get_request_id
 from questline.rules.hatched import zone
 from questline.rules.hatched_errors import HatchedError
 from questline.rules.hatched_models import EventType, Strict, iso_ms
@@ -101,7 +102,7 @@ def _now_ms() -> int:
 async def ingest(request: Request) -> Response:
     principal = await require_write(request)
     body = await read_body(request, EventBody)
-    payload = _payload(body, _now_ms())
+    payload = {**_payload(body, _now_ms()), "request_id": get_request_id(request.scope)}
     result = await runtime_of(request).call(event_address(principal.customer_id, body.event_id), "ingest", payload)
     return json(result)
 
@@ -133,7 +134,7 @@ async def ingest_batch(request: Request) -> Response:
         try:
             body = decode_body(bytes(raw), EventBody)
             item["event_id"] = body.event_id
-            payload = _payload(body, now)
+            payload = {**_payload(body, now), "request_id": get_request_id(request.scope)}
         except HatchedError as exc:
             item["error"] = _item_error(exc)
             continue
