@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from questline.actors.hatched_buddy_facts import FactsTurns
 from questline.actors.hatched_buddy_items import ItemTurns
 from questline.actors.hatched_buddy_progress import ProgressionTurns
 from questline.engine import Actor, Address
@@ -27,7 +28,7 @@ def buddy_address(customer_id: str, buddy_id: str) -> Address:
     return Address("hatched.buddy", f"{customer_id}/{buddy_id}")
 
 
-class BuddyActor(ProgressionTurns, ItemTurns, Actor):
+class BuddyActor(ProgressionTurns, ItemTurns, FactsTurns, Actor):
     kind = "hatched.buddy"
 
     # -- lifecycle ---------------------------------------------------------------
