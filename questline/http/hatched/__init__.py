@@ -24,6 +24,7 @@ from questline.http.hatched import (
     events,
     health,
     marketplaces,
+    progression,
     webhooks,
 )
 from questline.http.hatched.errors import EnvelopeRouter
@@ -38,5 +39,6 @@ HATCHED_ACTORS: list[type[Actor]] = [
 
 def hatched_routes() -> list[BaseRoute]:
     inner = Router(routes=[*customers.routes(), *config.routes(), *eggs.routes(), *buddies.routes(),
-                          *events.routes(), *marketplaces.routes(), *webhooks.routes(), *health.routes()])
+                          *events.routes(), *marketplaces.routes(), *webhooks.routes(), *health.routes(),
+                          *progression.routes()])
     return [Mount(BASE_PATH, app=EnvelopeRouter(inner))]
