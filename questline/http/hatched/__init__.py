@@ -17,6 +17,7 @@ from questline.actors.hatched_market import MarketActor
 from questline.actors.hatched_webhooks import WebhookActor, WebhooksActor
 from questline.engine import Actor
 from questline.http.hatched import (
+    analytics,
     buddies,
     config,
     customers,
@@ -40,5 +41,5 @@ HATCHED_ACTORS: list[type[Actor]] = [
 def hatched_routes() -> list[BaseRoute]:
     inner = Router(routes=[*customers.routes(), *config.routes(), *eggs.routes(), *buddies.routes(),
                           *events.routes(), *marketplaces.routes(), *webhooks.routes(), *health.routes(),
-                          *progression.routes()])
+                          *progression.routes(), *analytics.routes()])
     return [Mount(BASE_PATH, app=EnvelopeRouter(inner))]
