@@ -12,13 +12,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from benchmarks.durability import kill_group
+from benchmarks.server import ManagedServer, free_port
 from questline import secrets_box
 from tests.http.hatched_support import (  # noqa: F401 - fixtures
     Customer,
@@ -416,3 +420,67 @@ async def test_deleting_a_config_stops_its_retries(client: httpx.AsyncClient, cu
         assert receiver.received == []
     finally:
         await receiver.stop()
+
+
+# -- retries survive a crash of a real server process -------------------------------------------
+def _server(data_dir: Path, env: dict[str, str]) -> ManagedServer:
+    port = free_port()
+    argv = [sys.executable, "-m", "questline", "serve", "--host", "127.0.0.1", "--port", str(port),
+            "--runtime", "local", "--durability", "strict", "--shards", "2", "--data-dir", str(data_dir),
+            "--log-level", "warning"]
+    # data_dir stays None: the directory must outlive the first server.
+    return ManagedServer(label="questline serve (webhooks)", argv=argv, url=f"http://127.0.0.1:{port}", env=env)
+
+
+async def test_pending_deliveries_survive_kill_9_of_the_server(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    receiver = Receiver()  # down until the server has been killed and restarted
+    env = {"QUESTLINE_DEMO": "1", secrets_box.KEY_ENV: os.environ[secrets_box.KEY_ENV],
+           "HATCHED_WEBHOOK_BACKOFF_BASE_MS": "200", "HATCHED_WEBHOOK_BACKOFF_CAP_MS": "500",
+           "HATCHED_WEBHOOK_MAX_ATTEMPTS": "1000", "HATCHED_OP_PENDING_MS": "10", "HATCHED_OP_PROCESSING_MS": "10"}
+    first = _server(data_dir, env)
+    await asyncio.to_thread(first.start)
+    try:
+        async with httpx.AsyncClient(base_url=first.url + "/api/v1", timeout=30) as client:
+            customer = await register(client)
+            await publish_preset(client, customer, "learning")
+            await hatch_buddy(client, customer, "user_1")
+            config = await create(client, customer, receiver.url, ["coins.earned", "event.processed"])
+            sent = await send_event(client, customer, request_id="req-before-crash")
+            deadline = time.monotonic() + 30
+            while True:
+                log = (await deliveries(client, customer, config["id"]))["data"]
+                if len(log) == 2 and all(d["attempt_count"] >= 2 for d in log):
+                    break
+                assert time.monotonic() < deadline, log
+                await asyncio.sleep(0.1)
+    finally:
+        assert first.proc is not None
+        kill_group(first.proc)  # SIGKILL: no flush, no final snapshot
+        first.stop()
+    attempts_before = {d["id"]: d["attempt_count"] for d in log}
+
+    second = _server(data_dir, env)
+    await asyncio.to_thread(second.start)
+    await receiver.start()
+    try:
+        await receiver.wait_for("coins.earned", limit_s=30)
+        await receiver.wait_for("event.processed", limit_s=30)
+        [coins] = receiver.of_type("coins.earned")
+        assert coins.json()["data"]["event_id"] == sent["event_id"]
+        assert coins.json()["request_id"] == "req-before-crash"
+        assert verify(config["secret"], coins.headers, coins.body)  # the sealed secret survived too
+        async with httpx.AsyncClient(base_url=second.url + "/api/v1", timeout=30) as client:
+            log = (await deliveries(client, customer, config["id"]))["data"]
+        assert {d["id"] for d in log} == set(attempts_before)
+        for entry in log:
+            assert entry["status"] == "delivered"
+            assert entry["attempt_count"] > attempts_before[entry["id"]]
+            assert entry["attempts"][0]["error"] and entry["attempts"][-1]["status_code"] == 200
+        delivery = coins.headers["x-hatched-delivery"]
+        assert int(coins.headers["x-hatched-attempt"]) == next(d["attempt_count"] for d in log if d["id"] == delivery)
+        assert int(coins.headers["x-hatched-attempt"]) > attempts_before[delivery]
+    finally:
+        await receiver.stop()
+        second.stop()
+    assert config["secret"].encode() not in b"".join(p.read_bytes() for p in data_dir.rglob("*") if p.is_file())
