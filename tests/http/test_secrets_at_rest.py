@@ -10,8 +10,13 @@ strings as raw UTF-8, so a byte search finds them inside the blobs too.
 
 from __future__ import annotations
 
+import base64
+import os
 from pathlib import Path
 
+import pytest
+
+from questline import secrets_box
 from tests.http import minigame_support, questkit_support
 from tests.http.all_surfaces import HATCHED_PASSWORD, QM_SECRET, World, world_fixture  # noqa: F401
 
@@ -32,7 +37,7 @@ def leaks(data_dir: Path, secrets: dict[str, str]) -> set[str]:
     return found
 
 
-async def test_no_plaintext_secret_in_the_data_dir(world: World, tmp_path: Path) -> None:
+async def test_no_plaintext_secret_in_the_data_dir(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     c = world.client
     hatched_jwt = world.bearer(world.hatched_jwt)
     extra_key = await c.post("/api/v1/auth/api-keys", json={"name": "second"}, headers=hatched_jwt)
@@ -57,6 +62,13 @@ async def test_no_plaintext_secret_in_the_data_dir(world: World, tmp_path: Path)
                                                           "activity_ref_id": "b1"},
                            headers=world.bearer(world.mg_token))
     assert session.status_code == 200, session.text
+    monkeypatch.setenv(secrets_box.KEY_ENV, base64.urlsafe_b64encode(os.urandom(32)).decode())  # not ~/.config
+    hook = await c.post("/api/v1/webhook-configs", json={"url": "https://hooks.example/h", "events": ["coins.earned"]},
+                        headers=hatched_jwt)
+    assert hook.status_code == 201, hook.text
+    hook_rotated = await c.post(f"/api/v1/webhook-configs/{hook.json()['id']}/rotate-secret", json={},
+                                headers=hatched_jwt)
+    assert hook_rotated.status_code == 200, hook_rotated.text
 
     secrets = {
         "questkit app secret": questkit_support.SECRET,
@@ -69,6 +81,8 @@ async def test_no_plaintext_secret_in_the_data_dir(world: World, tmp_path: Path)
         "hatched second api key": extra_key.json()["key"],
         **{f"hatched rotated key {i}": k for i, k in enumerate(rotated_keys)},
         "questmaster server secret": QM_SECRET.decode(),
+        "hatched webhook secret": hook.json()["secret"],
+        "hatched rotated webhook secret": hook_rotated.json()["secret"],
     }
     data_dir = world.runtime.config.data_dir
     running = leaks(Path(data_dir), secrets)
