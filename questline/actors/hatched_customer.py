@@ -64,6 +64,16 @@ class CustomerActor(Actor):
     def profile(self) -> dict[str, Any]:
         return self._profile_view(self._require_profile())
 
+    def update_profile(self, fields: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+        """Merge an already validated patch: ``fields`` replace profile fields, each key of
+        ``settings`` replaces that setting (None removes it)."""
+        profile = self._require_profile()
+        profile.update(fields)
+        merged = {**profile["settings"], **settings}
+        profile["settings"] = {k: v for k, v in merged.items() if v is not None}
+        self.storage.put("profile", profile)
+        return self._profile_view(profile)
+
     def _require_profile(self) -> dict[str, Any]:
         profile = self.storage.get("profile")
         if profile is None:

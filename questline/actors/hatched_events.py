@@ -8,6 +8,21 @@ actor decides it, one turn at a time. It stores each event with the effects it
 produced per buddy and why nothing happened when nothing did; a resend returns
 that record untouched. Reads that span a customer's events fan out over the
 ``EVENT_PARTITIONS`` partitions.
+
+Quota: a new event (never a resend) takes one unit of the customer's monthly
+quota from :class:`~questline.actors.hatched_quota.QuotaActor` before any buddy
+sees it, in parallel with the buddy lookup (so the hot path gets no longer); past
+the quota it is refused with 402 ``event_quota_exceeded`` and not recorded, and a
+unit taken for an event that then fails is given back.
+
+Retention: each partition keeps events in full for ``retention_ms`` after receipt
+(``GET /events`` and ``GET /events/:id`` stop showing them then), and after that a
+small tombstone (ids, times and the effects, no properties) until ``dedupe_ms``,
+so a resend stays a no-op returning the original effects for that long; after it
+the id is forgotten. An alarm on the partition does the pruning, oldest first
+(``seq`` order is receipt order), in bounded turns. Both horizons come with each
+ingested event from the front door's settings and are kept, so alarms need no
+configuration of their own.
 """
 
 from __future__ import annotations
@@ -17,6 +32,7 @@ import hashlib
 from typing import Any
 
 from questline.actors.hatched_buddy import buddy_address
+from questline.actors.hatched_quota import quota_address
 from questline.actors.hatched_webhooks import webhooks_address
 from questline.engine import Actor, Address
 from questline.rules.hatched_errors import HatchedError, not_found
@@ -27,6 +43,12 @@ from questline.rules.hatched_models import iso_ms
 EVENT_PARTITIONS = 16
 DAY_MS = 86_400_000
 ACTIVITY_RETENTION_DAYS = 90
+DEFAULT_RETENTION_MS = 90 * DAY_MS
+DEFAULT_DEDUPE_MS = 400 * DAY_MS
+PRUNE_BATCH = 2_000  # records per alarm turn, so pruning a backlog never blocks ingestion for long
+# What a pruned event keeps, so a resend still answers with the original outcome.
+_TOMBSTONE_FIELDS = ("event_id", "user_id", "type", "buddy_id", "occurred_at", "received_at", "timezone",
+                     "effects", "seq")
 
 
 def user_address(customer_id: str, user_id: str) -> Address:
@@ -111,6 +133,11 @@ class EventsActor(Actor):
 
     def _view(self, record: dict[str, Any], duplicate: bool = False) -> dict[str, Any]:
         effects = record["effects"]
+        if record.get("pruned"):
+            return {"accepted": True, "duplicate": duplicate, "pruned": True,
+                    **{k: record[k] for k in ("event_id", "user_id", "type", "buddy_id", "timezone")},
+                    "occurred_at": iso_ms(record["occurred_at"]), "received_at": iso_ms(record["received_at"]),
+                    "properties": None, "effects": effects, "buddies": None, "why_no_effects": None}
         return {
             "accepted": True,
             "duplicate": duplicate,
@@ -128,17 +155,44 @@ class EventsActor(Actor):
         }
 
     async def ingest(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Dedupe, apply to the user's buddies, record. A resend is a no-op returning the original.
+        """Dedupe, take a quota unit, apply to the user's buddies, record. A resend is a
+        no-op returning the original (and costs no quota).
 
         The mailbox stays blocked while buddies apply the event, so a concurrent
-        resend of the same id waits and then finds the record.
+        resend of the same id waits and then finds the record. ``quota_limit``
+        (None: not metered), ``retention_ms`` and ``dedupe_ms`` are settings that
+        ride along with the event and are not stored with it.
         """
+        event = dict(event)
+        quota_limit: int | None = event.pop("quota_limit", None)
+        self._keep_horizons(event.pop("retention_ms", None), event.pop("dedupe_ms", None))
         event_id = event["event_id"]
         seq = self.storage.get(f"id:{event_id}")
         if seq is not None:
             return self._view(self.storage.get(f"ev:{seq:012d}"), duplicate=True)
         customer_id = self._customer_id
-        buddy_ids: list[str] = await self.call(user_address(customer_id, event["user_id"]), "buddy_ids")
+        lookups: list[Any] = [self.call(user_address(customer_id, event["user_id"]), "buddy_ids")]
+        if quota_limit is not None:
+            lookups.append(self.call(quota_address(customer_id), "consume", 1, quota_limit))
+        found = await asyncio.gather(*lookups, return_exceptions=True)
+        quota = found[1] if len(found) > 1 and isinstance(found[1], dict) else None
+        try:
+            for outcome in found:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            if quota is not None and not quota["granted"]:
+                raise _quota_exceeded(quota)
+            record = await self._apply(event, found[0])
+        except BaseException:
+            if quota is not None and quota["granted"]:
+                await self.call(quota_address(customer_id), "refund", quota["granted"], quota["period"])
+            raise
+        self.tell(webhooks_address(customer_id), "on_event", record)  # webhooks: only once this turn commits
+        return self._view(record)
+
+    async def _apply(self, event: dict[str, Any], buddy_ids: list[str]) -> dict[str, Any]:
+        """Feed the event to its buddies and record it (the body of a first-time ingest)."""
+        customer_id = self._customer_id
         if event.get("buddy_id") is not None:
             if event["buddy_id"] not in buddy_ids:
                 raise HatchedError(404, "buddy_not_found",
@@ -153,11 +207,12 @@ class EventsActor(Actor):
                   "effects": aggregate_effects(results)}
         self.storage.put("seq", seq)
         self.storage.put("last_received_at", now)
-        self.storage.put(f"id:{event_id}", seq)
+        self.storage.put(f"id:{event['event_id']}", seq)
         self.storage.put(f"ev:{seq:012d}", record)
         self._count(record, now)
-        self.tell(webhooks_address(customer_id), "on_event", record)  # webhooks: only once this turn commits
-        return self._view(record)
+        if self.get_alarm() is None:
+            self._arm()
+        return record
 
     def _count(self, record: dict[str, Any], now: int) -> None:
         """Per-type totals and per-day per-user activity, for the two summary routes."""
@@ -183,8 +238,9 @@ class EventsActor(Actor):
             self.storage.put("act_days", sorted(d for d in [*days, day] if d >= horizon))
 
     def get(self, event_id: str) -> dict[str, Any]:
+        """One event while it is retained; a pruned one is gone from the log (404)."""
         seq = self.storage.get(f"id:{event_id}")
-        if seq is None:
+        if seq is None or seq < self.storage.get("floor", 1):
             raise not_found("event", event_id)
         return self._view(self.storage.get(f"ev:{seq:012d}"))
 
@@ -193,8 +249,9 @@ class EventsActor(Actor):
         is below ``before``; ``received_at`` never decreases with ``seq``, so walking
         down ``seq`` walks down positions."""
         seq = self.storage.get("seq", 0)
+        floor = self.storage.get("floor", 1)
         out: list[dict[str, Any]] = []
-        while seq >= 1 and len(out) < limit:
+        while seq >= floor and len(out) < limit:
             record = self.storage.get(f"ev:{seq:012d}")
             seq -= 1
             position = [record["received_at"], self._partition, record["seq"]]
@@ -208,6 +265,72 @@ class EventsActor(Actor):
     def types(self) -> dict[str, Any]:
         return self.storage.get("types", {})
 
+    # -- retention -----------------------------------------------------------------
+    def _keep_horizons(self, retention_ms: int | None, dedupe_ms: int | None) -> None:
+        """Remember the front door's retention settings (re-arming when they shrink)."""
+        changed = False
+        for key, value in (("retention_ms", retention_ms), ("dedupe_ms", dedupe_ms)):
+            if value is not None and self.storage.get(key) != value:
+                self.storage.put(key, int(value))
+                changed = True
+        if changed:
+            self._arm()
+
+    def _horizons(self) -> tuple[int, int]:
+        retention = self.storage.get("retention_ms", DEFAULT_RETENTION_MS)
+        return retention, max(retention, self.storage.get("dedupe_ms", DEFAULT_DEDUPE_MS))
+
+    def _next_due(self) -> int | None:
+        """When the oldest full record leaves the log or the oldest tombstone is forgotten."""
+        retention, dedupe = self._horizons()
+        seq, floor, tomb = self.storage.get("seq", 0), self.storage.get("floor", 1), self.storage.get("tomb", 1)
+        due: list[int] = []
+        if floor <= seq:
+            due.append(self.storage.get(f"ev:{floor:012d}")["received_at"] + retention)
+        if tomb < floor:
+            due.append(self.storage.get(f"ev:{tomb:012d}")["received_at"] + dedupe)
+        return min(due) if due else None
+
+    def _arm(self) -> None:
+        due = self._next_due()
+        if due is None:
+            self.delete_alarm()
+        elif self.get_alarm() != due:
+            self.set_alarm(due)
+
+    def on_alarm(self) -> None:
+        """Prune, oldest first: full records past retention become tombstones, tombstones
+        past the dedupe horizon are forgotten. At most ``PRUNE_BATCH`` records a turn."""
+        now = self.now()
+        retention, dedupe = self._horizons()
+        seq, floor, tomb = self.storage.get("seq", 0), self.storage.get("floor", 1), self.storage.get("tomb", 1)
+        budget = PRUNE_BATCH
+        while floor <= seq and budget:
+            record = self.storage.get(f"ev:{floor:012d}")
+            if record["received_at"] > now - retention:
+                break
+            self.storage.put(f"ev:{floor:012d}",
+                             {**{k: record[k] for k in _TOMBSTONE_FIELDS}, "pruned": True})
+            floor += 1
+            budget -= 1
+        while tomb < floor and budget:
+            record = self.storage.get(f"ev:{tomb:012d}")
+            if record["received_at"] > now - dedupe:
+                break
+            self.storage.delete(f"ev:{tomb:012d}")
+            if self.storage.get(f"id:{record['event_id']}") == tomb:
+                self.storage.delete(f"id:{record['event_id']}")
+            tomb += 1
+            budget -= 1
+        self.storage.put("floor", floor)
+        self.storage.put("tomb", tomb)
+        self._arm()
+
+    def retention(self) -> dict[str, Any]:
+        """What this partition holds: full records, tombstones and the next prune."""
+        seq, floor, tomb = self.storage.get("seq", 0), self.storage.get("floor", 1), self.storage.get("tomb", 1)
+        return {"retained": seq - floor + 1, "tombstones": floor - tomb, "next_prune_at": self.get_alarm()}
+
     def activity(self, since_ms: int) -> dict[str, list[int]]:
         """user_id -> [events, last occurred_at] over the days since ``since_ms``."""
         totals: dict[str, list[int]] = {}
@@ -219,6 +342,14 @@ class EventsActor(Actor):
                 entry[0] += count
                 entry[1] = max(entry[1], last)
         return totals
+
+
+def _quota_exceeded(quota: dict[str, Any]) -> HatchedError:
+    return HatchedError(
+        402, "event_quota_exceeded",
+        f"The monthly event quota of your plan is exhausted ({quota['used']}/{quota['limit']} in "
+        f"{quota['period']}); it resets at {quota['reset_at']}. Upgrade for more.",
+        {"limit": quota["limit"], "used": quota["used"], "period": quota["period"], "reset_at": quota["reset_at"]})
 
 
 def _matches(record: dict[str, Any], filters: dict[str, Any]) -> bool:

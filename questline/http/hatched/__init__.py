@@ -12,9 +12,14 @@ from starlette.routing import BaseRoute, Mount, Router
 from questline.actors.hatched_auth import AccountActor, KeyIndexActor, SystemActor
 from questline.actors.hatched_buddy import BuddyActor
 from questline.actors.hatched_customer import CustomerActor
+from questline.actors.hatched_event_types import EventTypesActor
 from questline.actors.hatched_events import EventsActor, UserActor
 from questline.actors.hatched_market import MarketActor
+from questline.actors.hatched_quota import QuotaActor
 from questline.actors.hatched_webhooks import WebhookActor, WebhooksActor
+from questline.actors.hatched_widget import WidgetSessionActor, WidgetStatsActor
+from questline.actors.hub import HubActor
+from questline.actors.ratelimit import RateLimitActor
 from questline.engine import Actor
 from questline.http.hatched import (
     analytics,
@@ -27,6 +32,8 @@ from questline.http.hatched import (
     marketplaces,
     progression,
     webhooks,
+    widget,
+    widget_sessions,
 )
 from questline.http.hatched.errors import EnvelopeRouter
 
@@ -34,7 +41,7 @@ BASE_PATH = "/api/v1"
 
 HATCHED_ACTORS: list[type[Actor]] = [
     AccountActor, KeyIndexActor, SystemActor, CustomerActor, BuddyActor, UserActor, EventsActor,
-    MarketActor, WebhooksActor, WebhookActor,
+    MarketActor, WebhooksActor, WebhookActor, QuotaActor, EventTypesActor, RateLimitActor,
 ]
 
 

@@ -1,9 +1,16 @@
-"""Who is calling: dashboard JWTs, secret keys and publishable keys.
+"""Who is calling: dashboard JWTs, secret keys and publishable keys; and how often.
 
 A key embeds its own id (``hatch_live_<id>_<secret>``), so verifying it is one
 call to that id's index actor, which holds only the key's sha256; the secret is
 compared with ``hmac.compare_digest``. Dashboard JWTs (HS256) need no call once
 the signing secret is cached in the process.
+
+Every authenticated request then costs one more call: a hit on the principal's
+sliding-window :class:`~questline.actors.ratelimit.RateLimitActor` (one per API
+key, one per dashboard customer), sized by the customer's plan. The plan comes
+from a short-lived per-process cache, so it costs a call only on a miss. The
+verdict is kept on ``request.state`` and :func:`~questline.http.hatched.errors.endpoint`
+turns it into ``X-RateLimit-*`` headers on whatever the handler answers.
 """
 
 from __future__ import annotations
@@ -22,7 +29,11 @@ import msgspec
 from starlette.requests import Request
 
 from questline.actors.hatched_auth import SYSTEM_ADDRESS, keyindex_address
+from questline.actors.hatched_customer import customer_address
+from questline.actors.ratelimit import ratelimit_address
 from questline.engine import Runtime
+from questline.http.errors import retry_after_seconds
+from questline.http.hatched import settings
 from questline.rules.hatched_errors import HatchedError
 
 JWT_TTL_SECONDS = 7 * 24 * 3600
@@ -105,6 +116,17 @@ def _unauthorized(code: str, message: str) -> HatchedError:
 
 
 async def authenticate(request: Request) -> Principal:
+    """The caller, counted once per request against its rate limit (429 past it)."""
+    cached: Principal | None = getattr(request.state, "hatched_principal", None)
+    if cached is not None:
+        return cached
+    principal = await _identify(request)
+    await _rate_limit(request, principal)
+    request.state.hatched_principal = principal
+    return principal
+
+
+async def _identify(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -134,6 +156,52 @@ async def _authenticate_key(request: Request, token: str) -> Principal:
     if kind == "pk":
         return Principal(record["customer_id"], "publishable", key_id, None, tuple(record["permissions"]))
     return Principal(record["customer_id"], "secret", key_id, kind, ())
+
+
+# -- plans and rate limits ---------------------------------------------------------------------
+async def plan_of(request: Request, customer_id: str) -> str:
+    """The customer's plan, from a per-process cache kept ``settings.plan_cache_ms()``."""
+    state = request.app.state
+    cache: dict[str, tuple[str, float]] | None = getattr(state, "hatched_plans", None)
+    if cache is None:
+        cache = state.hatched_plans = {}
+    now = time.monotonic()
+    entry = cache.get(customer_id)
+    if entry is not None and entry[1] > now:
+        return entry[0]
+    try:
+        profile = await runtime_of(request).call(customer_address(customer_id), "profile")
+        plan = str(profile.get("plan") or "free")
+    except HatchedError:
+        plan = "free"  # a token for a customer that no longer exists: the handler will say so
+    if len(cache) > 100_000:
+        cache.clear()
+    cache[customer_id] = (plan, now + settings.plan_cache_ms() / 1000)
+    return plan
+
+
+def _bucket(principal: Principal) -> str:
+    """One window per API key (secret or publishable), one per dashboard customer."""
+    if principal.key_id is not None:
+        return f"hatched:key:{principal.key_id}"
+    return f"hatched:dashboard:{principal.customer_id}"
+
+
+async def _rate_limit(request: Request, principal: Principal) -> None:
+    plan = await plan_of(request, principal.customer_id)
+    request.state.hatched_plan = plan
+    limit = settings.rate_limit(plan)
+    if limit == 0:
+        return
+    window_ms = settings.rate_window_ms()
+    verdict = await runtime_of(request).call(ratelimit_address(_bucket(principal)), "hit", limit, window_ms)
+    request.state.hatched_rate = verdict
+    if not verdict["allowed"]:
+        retry = retry_after_seconds(verdict["retryAfterMs"] / 1000)
+        raise HatchedError(429, "rate_limited",
+                           f"Rate limit exceeded ({limit} requests per {window_ms / 1000:g}s for this key). "
+                           f"Please retry after {retry} seconds.",
+                           {"retry_after_seconds": retry, "limit": limit, "window_ms": window_ms})
 
 
 async def require_write(request: Request) -> Principal:

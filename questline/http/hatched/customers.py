@@ -1,4 +1,5 @@
-"""Customers and auth routes: register, login, me, API keys (secret and publishable)."""
+"""Customers and auth routes: register, login, API keys (secret and publishable); the
+``/auth/me`` and ``/customers/me`` routes live in :mod:`questline.http.hatched.customers_me`."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from starlette.routing import BaseRoute, Route
 
 from questline.actors.hatched_auth import account_address
 from questline.actors.hatched_customer import customer_address
+from questline.http.hatched import customers_me
 from questline.http.hatched.auth import (
     DEFAULT_PUBLISHABLE_PERMISSIONS,
     PUBLISHABLE_PERMISSIONS,
-    authenticate,
     hash_password,
     issue_jwt,
     key_hash,
@@ -81,14 +82,6 @@ async def login(request: Request) -> Response:
     return json({**await issue_jwt(request, account["customer_id"], email), "customer": profile})
 
 
-@endpoint
-async def me(request: Request) -> Response:
-    principal = await authenticate(request)
-    profile = await runtime_of(request).call(customer_address(principal.customer_id), "profile")
-    return json({**profile, "auth": {"via": principal.via, "key_id": principal.key_id,
-                                     "permissions": list(principal.permissions)}})
-
-
 def _secret_key(environment: str, name: str) -> tuple[str, dict, dict]:
     key_id, key = mint_key("live" if environment == "live" else "test")
     meta = {"id": key_id, "name": name, "type": "secret", "environment": environment,
@@ -148,11 +141,10 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/auth/register", register, methods=["POST"]),
         Route("/auth/login", login, methods=["POST"]),
-        Route("/auth/me", me, methods=["GET"]),
         Route("/auth/api-keys", list_api_keys, methods=["GET"]),
         Route("/auth/api-keys", create_api_key, methods=["POST"]),
         Route("/auth/api-keys/rotate", rotate_api_keys, methods=["POST"]),
         Route("/auth/api-keys/{id}", revoke_api_key, methods=["DELETE"]),
         Route("/auth/publishable-keys", create_publishable_key, methods=["POST"]),
-        Route("/customers/me", me, methods=["GET"]),
+        *customers_me.routes(),
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -102,16 +103,30 @@ def render_exception(scope: Scope, exc: Exception) -> Response:
 
 
 def endpoint(handler: Handler) -> Handler:
-    """Wrap a handler so every failure leaves as the envelope (never the generic shape)."""
+    """Wrap a handler so every failure leaves as the envelope (never the generic shape),
+    and every answer to an authenticated caller carries its ``X-RateLimit-*`` headers."""
 
     @functools.wraps(handler)
     async def wrapped(request: Request) -> Response:
         try:
-            return await handler(request)
+            response = await handler(request)
         except Exception as exc:  # noqa: BLE001 - rendering every failure is the point
-            return render_exception(request.scope, exc)
+            response = render_exception(request.scope, exc)
+        verdict = request.scope.get("state", {}).get("hatched_rate")
+        if verdict is not None:
+            response.headers.update(rate_headers(verdict))
+        return response
 
     return wrapped
+
+
+def rate_headers(verdict: dict[str, Any]) -> dict[str, str]:
+    """``X-RateLimit-*`` from a :class:`~questline.actors.ratelimit.RateLimitActor` verdict.
+
+    ``X-RateLimit-Reset`` is the number of seconds until the window is empty again.
+    """
+    return {"X-RateLimit-Limit": str(verdict["limit"]), "X-RateLimit-Remaining": str(verdict["remaining"]),
+            "X-RateLimit-Reset": str(math.ceil(max(0, verdict["resetMs"]) / 1000))}
 
 
 class EnvelopeRouter:

@@ -14,6 +14,14 @@ where ``result`` is exactly what ``POST /events`` returns for that item,
 when the item could not be read. An id repeated inside one batch is answered as
 the resend it is. A body that is not such an object is a 400 and nothing is
 ingested; a rejected item is not recorded, so it can be fixed and resent.
+
+Metering: each newly accepted event takes one unit of the plan's monthly quota
+(a deduplicated resend takes none); past it, ``POST /events`` is a 402
+``event_quota_exceeded`` and in a batch exactly the items that found the quota
+exhausted are rejected with that code while the others are accepted (which items
+those are, when a batch straddles the limit, follows arrival at the quota actor,
+not the index). Events are kept ``HATCHED_EVENT_RETENTION_DAYS`` (default 90) in
+the log; see :mod:`questline.actors.hatched_events` for retention and dedupe.
 """
 
 from __future__ import annotations
@@ -28,9 +36,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from questline.actors.hatched_events import EVENT_PARTITIONS, event_address, events_address
+from questline.actors.hatched_event_types import event_types_address
+from questline.actors.hatched_events import event_address
 from questline.engine import ShardUnavailable
-from questline.http.hatched.auth import require_write, runtime_of
+from questline.http.hatched import event_types as registry
+from questline.http.hatched import settings
+from questline.http.hatched.auth import plan_of, require_write, runtime_of
 from questline.http.hatched.conventions import (
     decode_body,
     decode_cursor,
@@ -44,6 +55,7 @@ from questline.http.hatched.conventions import (
     read_body,
 )
 from questline.http.hatched.errors import endpoint
+from questline.http.hatched.event_types import fan_out, seen_types
 from questline.http.middleware import get_request_id
 from questline.rules.hatched import zone
 from questline.rules.hatched_errors import HatchedError
@@ -98,17 +110,36 @@ def _now_ms() -> int:
     return int(dt.datetime.now(dt.UTC).timestamp() * 1000)
 
 
+async def _meter(request: Request, customer_id: str) -> dict[str, Any]:
+    """The settings that ride along with every event: the plan's quota and the log's horizons."""
+    plan = getattr(request.state, "hatched_plan", None) or await plan_of(request, customer_id)
+    return {"request_id": get_request_id(request.scope), "quota_limit": settings.event_quota(plan),
+            "retention_ms": settings.event_retention_ms(), "dedupe_ms": settings.event_dedupe_ms()}
+
+
+def _billing(exc: HatchedError) -> HatchedError:
+    """A 402 from the events actor, with where to upgrade (a front-door setting)."""
+    if exc.code == "event_quota_exceeded":
+        exc.details = {**(exc.details or {}), "upgrade_url": settings.billing_url()}
+    return exc
+
+
 @endpoint
 async def ingest(request: Request) -> Response:
     principal = await require_write(request)
     body = await read_body(request, EventBody)
-    payload = {**_payload(body, _now_ms()), "request_id": get_request_id(request.scope)}
-    result = await runtime_of(request).call(event_address(principal.customer_id, body.event_id), "ingest", payload)
+    payload = {**_payload(body, _now_ms()), **await _meter(request, principal.customer_id)}
+    try:
+        result = await runtime_of(request).call(event_address(principal.customer_id, body.event_id), "ingest",
+                                                payload)
+    except HatchedError as exc:
+        raise _billing(exc) from None
     return json(result)
 
 
 def _item_error(exc: Exception) -> dict[str, Any]:
     if isinstance(exc, HatchedError):
+        exc = _billing(exc)
         error: dict[str, Any] = {"code": exc.code, "message": exc.message}
         if exc.details is not None:
             error["details"] = exc.details
@@ -125,6 +156,7 @@ async def ingest_batch(request: Request) -> Response:
     batch = await read_body(request, BatchBody)
     runtime = runtime_of(request)
     now = _now_ms()
+    meter = await _meter(request, principal.customer_id)
     items: list[dict[str, Any]] = []
     first_index: dict[str, int] = {}
     pending: dict[int, Any] = {}
@@ -134,7 +166,7 @@ async def ingest_batch(request: Request) -> Response:
         try:
             body = decode_body(bytes(raw), EventBody)
             item["event_id"] = body.event_id
-            payload = {**_payload(body, now), "request_id": get_request_id(request.scope)}
+            payload = {**_payload(body, now), **meter}
         except HatchedError as exc:
             item["error"] = _item_error(exc)
             continue
@@ -164,12 +196,6 @@ async def ingest_batch(request: Request) -> Response:
     return json({"data": items, "summary": summary})
 
 
-async def _fan_out(request: Request, customer_id: str, method: str, *args: Any) -> list[Any]:
-    runtime = runtime_of(request)
-    return list(await asyncio.gather(*(runtime.call(events_address(customer_id, p), method, *args)
-                                       for p in range(EVENT_PARTITIONS))))
-
-
 @endpoint
 async def list_events(request: Request) -> Response:
     """Cursor-paginated ``{data, nextCursor}``, newest received first, merged over partitions."""
@@ -186,7 +212,7 @@ async def list_events(request: Request) -> Response:
     filters = {"user_id": q.get("user_id") or None, "type": q.get("type") or None,
                "buddy_id": q.get("buddy_id") or None,
                "has_effects": None if effects is None else effects == "true"}
-    pages = await _fan_out(request, principal.customer_id, "page", before, limit + 1, filters)
+    pages = await fan_out(request, principal.customer_id, "page", before, limit + 1, filters)
     merged = heapq.merge(*pages, key=lambda row: row["position"], reverse=True)
     rows = [row for _, row in zip(range(limit + 1), merged, strict=False)]
     next_cursor = encode_cursor(rows[limit - 1]["position"]) if len(rows) > limit else None
@@ -202,16 +228,16 @@ async def get_event(request: Request) -> Response:
 
 @endpoint
 async def event_types(request: Request) -> Response:
-    """Distinct event types seen, most frequent first: ``{data, meta}``."""
+    """Distinct event types seen, most frequent first: ``{data, meta}``; each row says
+    whether (and as which ``event_type_id``) the type is in the ``/event-types`` registry."""
     principal = await require_write(request)
     page, limit = page_params(request)
-    totals: dict[str, dict[str, int]] = {}
-    for part in await _fan_out(request, principal.customer_id, "types"):
-        for name, entry in part.items():
-            total = totals.setdefault(name, {"count": 0, "last_seen_at": 0})
-            total["count"] += entry["count"]
-            total["last_seen_at"] = max(total["last_seen_at"], entry["last_seen_at"])
-    rows = [{"type": name, "count": t["count"], "last_seen_at": iso_ms(t["last_seen_at"])}
+    totals, registry = await asyncio.gather(
+        seen_types(request, principal.customer_id),
+        runtime_of(request).call(event_types_address(principal.customer_id), "list_types"))
+    registered = {entry["name"]: entry["id"] for entry in registry}
+    rows = [{"type": name, "count": t["count"], "last_seen_at": iso_ms(t["last_seen_at"]),
+             "registered": name in registered, "event_type_id": registered.get(name)}
             for name, t in sorted(totals.items(), key=lambda kv: (-kv[1]["count"], kv[0]))]
     return json(paginate_page(rows, page, limit))
 
@@ -224,7 +250,7 @@ async def active_users(request: Request) -> Response:
     page, limit = page_params(request)
     since = _now_ms() - days * 86_400_000
     totals: dict[str, list[int]] = {}
-    for part in await _fan_out(request, principal.customer_id, "activity", since):
+    for part in await fan_out(request, principal.customer_id, "activity", since):
         for user_id, (count, last) in part.items():
             entry = totals.setdefault(user_id, [0, 0])
             entry[0] += count
@@ -242,4 +268,5 @@ def routes() -> list[BaseRoute]:
         Route("/events/types", event_types, methods=["GET"]),
         Route("/events/active-users", active_users, methods=["GET"]),
         Route("/events/{id}", get_event, methods=["GET"]),
+        *registry.routes(),
     ]
