@@ -11,8 +11,10 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check
 SERVE_ARGS  ?=
 PYTEST_ARGS ?=
 BENCH_ARGS  ?=
+CHAOS_ARGS  ?=
+FUZZ_ARGS   ?=
 
-.PHONY: run test bench lint install
+.PHONY: run test bench chaos fuzz lint install
 
 run: $(STAMP)
 	$(BIN)/python -m questline serve --demo $(SERVE_ARGS)
@@ -22,6 +24,14 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m questline bench $(BENCH_ARGS)
+
+# Fault and overload scenarios against live servers; the table also goes to docs/chaos.md.
+chaos: $(STAMP)
+	$(BIN)/python -m questline chaos --markdown docs/chaos.md $(CHAOS_ARGS)
+
+# The OpenAPI fuzzing of tests/http/test_fuzz.py with many more examples per operation.
+fuzz: $(STAMP)
+	QUESTLINE_FUZZ_EXAMPLES=$${QUESTLINE_FUZZ_EXAMPLES:-200} $(BIN)/python -m pytest -q tests/http/test_fuzz.py $(FUZZ_ARGS)
 
 # Only the directories that exist (git does not keep empty ones).
 lint: $(STAMP)

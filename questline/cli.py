@@ -328,6 +328,28 @@ def run_bench(args: argparse.Namespace, extra: list[str]) -> int:
     return result if isinstance(result, int) else 0
 
 
+# -- chaos -------------------------------------------------------------------------
+CHAOS_MODULE = "benchmarks.chaos"
+
+
+def add_chaos(sub: argparse._SubParsersAction) -> None:
+    # Like bench: every argument belongs to the chaos harness (benchmarks/chaos.py).
+    parser = sub.add_parser("chaos", help="run the fault and overload scenarios (benchmarks/chaos.py)", add_help=False)
+    parser.set_defaults(handler=run_chaos, passthrough=True)
+
+
+def run_chaos(args: argparse.Namespace, extra: list[str]) -> int:
+    """Hand the remaining arguments to ``benchmarks.chaos.main`` (loaded only when asked for)."""
+    try:
+        module = importlib.import_module(CHAOS_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("benchmarks", CHAOS_MODULE):
+            raise
+        print(f"questline: {CHAOS_MODULE} not found (run from the repository root)", file=sys.stderr)
+        return 2
+    return int(module.main(list(extra)))
+
+
 # -- entry point -------------------------------------------------------------------
 def add_questmaster_token(sub: argparse._SubParsersAction) -> None:
     from questline.http.questmaster import add_questmaster_token as add
@@ -335,7 +357,9 @@ def add_questmaster_token(sub: argparse._SubParsersAction) -> None:
     add(sub)
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_serve, add_bench, add_questmaster_token]
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    add_serve, add_bench, add_chaos, add_questmaster_token,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
