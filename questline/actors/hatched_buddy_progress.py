@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from questline.rules.hatched import evolution_readiness
 from questline.rules.hatched_errors import HatchedError
 from questline.rules.hatched_models import iso_ms
 from questline.rules.hatched_progression import (
@@ -176,10 +177,8 @@ class ProgressionTurns:
     def evolve_check(self) -> dict[str, Any]:
         """What ``POST /evolve`` needs: the readiness and the last evolve operation started."""
         buddy = self._active()
-        progress = evolution_progress(self._config(buddy), self._progress(buddy))
-        return {"ready": progress["ready"], "current_stage": progress["current_stage"],
-                "next_stage": progress["next_stage"], "missing": progress["missing"],
-                "pending_operation_id": self.storage.get("evolve_op")}
+        readiness = evolution_readiness(self._config(buddy), self._progress(buddy))
+        return {"readiness": msgspec.to_builtins(readiness), "pending_operation_id": self.storage.get("evolve_op")}
 
     def note_evolve_operation(self, operation_id: str) -> None:
         self.storage.put("evolve_op", operation_id)
