@@ -25,7 +25,8 @@ Replies are plain dicts: ``{"body": ..., "replay": "hit"?}`` on success,
 
 from __future__ import annotations
 
-import secrets
+import os
+import random
 from typing import Any
 
 import msgspec
@@ -37,6 +38,7 @@ from questline.actors.questkit_common import (
     compile_catalog,
     hub_of,
 )
+from questline.actors.ratelimit import slide
 from questline.engine import Actor
 from questline.rules import ledger
 from questline.rules.ledger import Wallet
@@ -78,9 +80,13 @@ REVOKED: dict[str, Any] = {"error": "unauthorized", "message": "This token has b
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
+# Event ids must be unique, not secret: a PRNG seeded from the OS per process is enough.
+_ids = random.Random(os.urandom(16))
+
+
 def new_event_id(now_ms: int) -> str:
     """``evt_`` + a ULID (48-bit ms time, 80 random bits): unique and sortable by time."""
-    value = (now_ms & ((1 << 48) - 1)) << 80 | secrets.randbits(80)
+    value = (now_ms & ((1 << 48) - 1)) << 80 | _ids.getrandbits(80)
     chars = []
     for _ in range(26):
         chars.append(_CROCKFORD[value & 31])
@@ -171,10 +177,42 @@ class QuestKitUserActor(Actor):
         return snap["etag"]
 
     # -- events ------------------------------------------------------------------------------
+    def _rate_limited(self, jti: str, limit: int, window_ms: int) -> dict[str, Any] | None:
+        """Count one event against the token's sliding window (``rl:<jti>``); the 429 reply if full.
+
+        The window lives here, not in a ``ratelimit`` actor: the user actor is the one
+        owner of its tokens' state, so the limit is as exact across front doors, and
+        the event costs one actor turn and one commit instead of two.
+        """
+        key = f"rl:{jti}"
+        verdict, log = slide(self.storage.get(key, []), self.now(), limit, window_ms)
+        if log is None:
+            return {"error": "rate_limited", "retryAfterMs": verdict["retryAfterMs"]}
+        self.storage.put(key, log)
+        self._arm_sweep(self.now() + SWEEP_MS)
+        return None
+
     def ingest(
-        self, etag: str | None, jti: str | None, event: Event, idempotency_key: str | None = None
+        self,
+        etag: str | None,
+        jti: str | None,
+        event: Event,
+        idempotency_key: str | None = None,
+        rate: tuple[int, int] | None = None,
     ) -> dict[str, Any]:
-        """Apply one event to every mission whose criteria name it; exactly once per key."""
+        """Apply one event to every mission whose criteria name it; exactly once per key.
+
+        ``rate`` = (limit, window_ms) counts the event against ``jti``'s window first
+        (a refused event changes nothing); a replayed key still counts, as a retry is
+        a request.
+        """
+        cat = self._catalog(etag)
+        if cat is None:
+            return CATALOG_MISS  # before anything is written: the caller retries this turn
+        if rate is not None and jti is not None:
+            limited = self._rate_limited(jti, *rate)
+            if limited is not None:
+                return limited
         if self._revoked(jti):
             return REVOKED
         if event.user_id != self.user_id:
@@ -183,9 +221,6 @@ class QuestKitUserActor(Actor):
         replay = self._replay(idem)
         if replay is not None:
             return replay
-        cat = self._catalog(etag)
-        if cat is None:
-            return CATALOG_MISS
         now = self.now()
         missions = cat.by_event.get(event.name, [])
         records: dict[str, ProgressRecord] = {}
@@ -426,7 +461,7 @@ class QuestKitUserActor(Actor):
 
     # -- housekeeping -----------------------------------------------------------------------------------
     def on_alarm(self) -> None:
-        """Drop expired idempotency records and revocations; re-arm for what is left."""
+        """Drop expired idempotency records, revocations and idle rate windows; re-arm for what is left."""
         now = self.now()
         next_due: int | None = None
         for key in self.storage.keys("i:"):
@@ -441,6 +476,11 @@ class QuestKitUserActor(Actor):
                 self.storage.delete(key)
             else:
                 next_due = until if next_due is None else min(next_due, until)
+        for key in self.storage.keys("rl:"):
+            if not self.storage.get(key) or max(self.storage.get(key)) <= now - SWEEP_MS:
+                self.storage.delete(key)  # no window is longer than a sweep period
+            else:
+                next_due = now + SWEEP_MS if next_due is None else min(next_due, now + SWEEP_MS)
         if next_due is not None:
             self.set_alarm(max(next_due, now + SWEEP_MS))
 

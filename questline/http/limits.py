@@ -88,10 +88,32 @@ SURFACE_ERRORS: tuple[SurfaceErrors, ...] = (
 _GENERIC = SurfaceErrors("", questkit_error)
 
 
-def surface_for(path: str, table: Sequence[SurfaceErrors] = SURFACE_ERRORS) -> SurfaceErrors:
-    """The entry with the longest prefix that matches ``path`` on a segment boundary."""
-    best = _GENERIC
+def _first_segment(path: str) -> str:
+    return path.split("/", 2)[1] if path.startswith("/") else ""
+
+
+def _by_first_segment(table: Sequence[SurfaceErrors]) -> dict[str, tuple[SurfaceErrors, ...]]:
+    index: dict[str, list[SurfaceErrors]] = {}
     for entry in table:
+        index.setdefault(_first_segment(entry.prefix), []).append(entry)
+    return {segment: tuple(entries) for segment, entries in index.items()}
+
+
+_INDEXES: dict[int, tuple[Sequence[SurfaceErrors], dict[str, tuple[SurfaceErrors, ...]]]] = {}
+
+
+def surface_for(path: str, table: Sequence[SurfaceErrors] = SURFACE_ERRORS) -> SurfaceErrors:
+    """The entry with the longest prefix that matches ``path`` on a segment boundary.
+
+    Only the entries sharing ``path``'s first segment can match, so they are
+    looked up by it (this runs on every request).
+    """
+    cached = _INDEXES.get(id(table))
+    if cached is None or cached[0] is not table:
+        cached = (table, _by_first_segment(table))
+        _INDEXES[id(table)] = cached
+    best = _GENERIC
+    for entry in cached[1].get(_first_segment(path), ()):
         p = entry.prefix
         if (path == p or path.startswith(p + "/")) and len(p) > len(best.prefix):
             best = entry
@@ -133,9 +155,12 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        headers = _headers(scope)
+        if b"content-length" not in headers and b"transfer-encoding" not in headers:
+            await self.app(scope, receive, send)  # no body (RFC 9112 6.3): nothing to bound or wait for
+            return
         path: str = scope.get("path", "")
         limit = self.limit_for(path)
-        headers = _headers(scope)
         try:
             declared = _content_length(headers.get(b"content-length"))
             if declared is not None and declared > limit:

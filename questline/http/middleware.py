@@ -7,8 +7,9 @@ disconnect. This only rewrites the ``http.response.start`` message.
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
-import uuid
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -19,8 +20,17 @@ _HEADER_KEY = REQUEST_ID_HEADER.lower().encode("latin-1")
 _SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
+_ID_PREFIX = "req_" + os.urandom(8).hex()
+_ID_COUNTER = itertools.count(1)
+
+
 def new_request_id() -> str:
-    return "req_" + uuid.uuid4().hex
+    """``req_`` + 32 hex: 64 random bits per process, then a counter.
+
+    Unique, not secret (it is a correlation id, echoed to the caller), and free of a
+    syscall per request, unlike ``uuid4``.
+    """
+    return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFF_FFFF_FFFF_FFFF:016x}"
 
 
 def sanitize_request_id(raw: str | None) -> str | None:
@@ -76,7 +86,7 @@ class RequestIdMiddleware:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != _HEADER_KEY]
                 headers.append(header)
-                message = {**message, "headers": headers}
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_id)

@@ -6,10 +6,10 @@ the state and formats the reply in QuestKit's envelopes; the rules live in
 ``{"error": code, "message"?: ...}`` with the statuses of the contract's tables.
 
 Order of checks on ``POST /v1/events``: token (401), body (400 ``invalid_event``),
-``userId`` against the token (403), rate limit (429, 100 per 60 s per token, a
-sliding window in a ``ratelimit`` actor), then the user actor applies the event,
-refusing a revoked token and replaying an ``Idempotency-Key`` it has seen in the
-last 24 h in the same turn. Only successes are cached for replay: a 409 on a
+``userId`` against the token (403), then one turn of the user actor: rate limit
+(429, 100 per 60 s per token, a sliding window the user actor keeps per token),
+revoked token (401), a replay of an ``Idempotency-Key`` it has seen in the last
+24 h, or the event applied. Only successes are cached for replay: a 409 on a
 claim is not, so a retry after the mission completes can still succeed.
 Idempotency keys are scoped per user and per operation (events; each mission's
 claim), so an event key cannot replay a claim.
@@ -36,9 +36,7 @@ from questline.actors.questkit_common import (
     valid_idempotency_key,
     valid_user_id,
 )
-from questline.actors.ratelimit import ratelimit_address
 from questline.http.questkit_auth import (
-    Principal,
     QuestKitError,
     bearer_token,
     mint_token,
@@ -108,18 +106,17 @@ def from_actor(reply: dict[str, Any], status: int = 200) -> Response:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refusing more than ``limit`` bytes without reading it all."""
+    """The raw body, refusing more than ``limit`` bytes (413 ``payload_too_large``).
+
+    The front door's body limit has already buffered it, so this is one read.
+    """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise QuestKitError(413, "payload_too_large", f"Body exceeds {limit} bytes.")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise QuestKitError(413, "payload_too_large", f"Body exceeds {limit} bytes.")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    body = await request.body()
+    if len(body) > limit:
+        raise QuestKitError(413, "payload_too_large", f"Body exceeds {limit} bytes.")
+    return body
 
 
 def idempotency_key(request: Request, body_key: str | None, code: str) -> str | None:
@@ -213,28 +210,24 @@ class QuestKitAPI:
         key = idempotency_key(request, event.idempotency_key, "invalid_event")
         if event.user_id != principal.user_id:
             raise QuestKitError(403, "user_mismatch", "body.userId does not match the token's sub.")
-        await self._rate_limit(request, principal)
         reply = await ctx.client.call_user(
-            principal.app_id, principal.user_id, "ingest", principal.jti, event, key
+            principal.app_id,
+            principal.user_id,
+            "ingest",
+            principal.jti,
+            event,
+            key,
+            (self.settings.event_limit, self.settings.event_window_ms),
         )
-        return from_actor(reply)
-
-    async def _rate_limit(self, request: Request, principal: Principal) -> None:
-        ctx = questkit_context(request)
-        verdict = await ctx.runtime.call(
-            ratelimit_address(f"questkit.events:{principal.jti}"),
-            "hit",
-            self.settings.event_limit,
-            self.settings.event_window_ms,
-        )
-        if not verdict["allowed"]:
-            retry_ms = int(verdict["retryAfterMs"])
+        if reply.get("error") == "rate_limited":
+            retry_ms = int(reply["retryAfterMs"])
             raise QuestKitError(
                 429,
                 "rate_limited",
                 headers={"Retry-After": str(max(1, math.ceil(retry_ms / 1000)))},
                 extra={"retryAfterMs": retry_ms},
             )
+        return from_actor(reply)
 
     # -- missions -----------------------------------------------------------------------------------
     async def list_missions(self, request: Request) -> Response:
