@@ -16,6 +16,7 @@ import msgspec
 from questline.actors.hatched_buddy_facts import FactsTurns
 from questline.actors.hatched_buddy_items import ItemTurns
 from questline.actors.hatched_buddy_progress import ProgressionTurns
+from questline.actors.hatched_widget import buddy_hub
 from questline.engine import Actor, Address
 from questline.rules.hatched import EventInput, ProgressState, Skip, evaluate_event
 from questline.rules.hatched_errors import HatchedError, not_found
@@ -68,7 +69,10 @@ class BuddyActor(ProgressionTurns, ItemTurns, FactsTurns, Actor):
     def _save(self, buddy: dict[str, Any]) -> dict[str, Any]:
         buddy["updated_at"] = self.now()
         self.storage.put("buddy", buddy)
-        return self._view(buddy)
+        view = self._view(buddy)
+        # Live widgets: the hub gets the new state only once this turn commits (tell).
+        self.tell(buddy_hub(self.key), "publish", [{"event": "buddy", "data": view}])
+        return view
 
     @staticmethod
     def _view(buddy: dict[str, Any]) -> dict[str, Any]:

@@ -42,11 +42,13 @@ BASE_PATH = "/api/v1"
 HATCHED_ACTORS: list[type[Actor]] = [
     AccountActor, KeyIndexActor, SystemActor, CustomerActor, BuddyActor, UserActor, EventsActor,
     MarketActor, WebhooksActor, WebhookActor, QuotaActor, EventTypesActor, RateLimitActor,
+    WidgetSessionActor, WidgetStatsActor, HubActor,  # widget sessions; the hub carries live buddy updates
 ]
 
 
 def hatched_routes() -> list[BaseRoute]:
     inner = Router(routes=[*customers.routes(), *config.routes(), *eggs.routes(), *buddies.routes(),
                           *events.routes(), *marketplaces.routes(), *webhooks.routes(), *health.routes(),
-                          *progression.routes(), *analytics.routes()])
+                          *progression.routes(), *analytics.routes(), *widget_sessions.routes(),
+                          *widget.routes()])
     return [Mount(BASE_PATH, app=EnvelopeRouter(inner))]
