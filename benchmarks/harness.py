@@ -227,7 +227,8 @@ class Harness:
             warnings.append(f"{out.errors:,} of {requests:,} requests failed ({codes})")
             if "429" in out.status_counts:
                 warnings.append(
-                    "429 rate_limited: a per-token rate limit was hit; spread the load over more --users"
+                    "429 rate_limited: a per-user rate limit was hit; spread the load over more users "
+                    "(--users; --surface-users for minigame and hatched)"
                 )
         if out.incomplete:
             warnings.append(

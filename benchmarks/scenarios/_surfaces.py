@@ -18,6 +18,7 @@ from benchmarks.client import Connection, Endpoint, HTTPError, encode_request, p
 from benchmarks.harness import Harness, ScenarioUnavailable, Target
 
 SETUP_CONNECTIONS = 32
+SETUP_RETRIES = 30  # a rate-limited (429) set-up step is retried after 1 s, this many times
 T = TypeVar("T")
 
 
@@ -37,12 +38,15 @@ class Api:
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         raw_body = msgspec.json.encode(body) if body is not None else None
-        try:
-            status, raw = await asyncio.wait_for(self.conn.request(
-                encode_request(method, self.prefix + path, self.endpoint.authority, headers=headers, body=raw_body)
-            ), 30)
-        except (HTTPError, OSError, TimeoutError) as exc:
-            raise ScenarioUnavailable(f"{method} {path} failed: {exc}") from None
+        request = encode_request(method, self.prefix + path, self.endpoint.authority, headers=headers, body=raw_body)
+        for _ in range(SETUP_RETRIES):
+            try:
+                status, raw = await asyncio.wait_for(self.conn.request(request), 30)
+            except (HTTPError, OSError, TimeoutError) as exc:
+                raise ScenarioUnavailable(f"{method} {path} failed: {exc}") from None
+            if status != 429 or 429 in expect:
+                break
+            await asyncio.sleep(1.0)  # set-up is not measured: back off like a polite client
         if status in (404, 405) and status not in expect:
             raise ScenarioUnavailable(
                 f"server has no {method} {path} ({status}): {self.surface} surface not available"

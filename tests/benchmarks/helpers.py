@@ -73,3 +73,25 @@ class BlockingSource(PlainSource):
     def next_request(self) -> bytes:
         time.sleep(self.block)
         return self.data
+
+
+ANSWERS: dict[str, list[tuple[bool, int, bytes]]] = {}  # params["key"] -> (same object as sent?, status, body)
+
+
+class FollowUpSource:
+    """A fresh request each time; ``on_answer`` records whether it got back the very object it sent."""
+
+    def __init__(self, params: dict[str, Any], *, endpoint: Endpoint, prefix: str, worker: int, workers: int) -> None:
+        self.endpoint, self.prefix = endpoint, prefix
+        self.sent: dict[int, bytes] = {}
+        self.answers = ANSWERS.setdefault(params["key"], [])
+        self.n = 0
+
+    def next_request(self) -> bytes:
+        self.n += 1
+        data = encode_request("GET", f"{self.prefix}/ping?n={self.n}", self.endpoint.authority)
+        self.sent[id(data)] = data
+        return data
+
+    def on_answer(self, request: bytes, status: int, body: bytes) -> None:
+        self.answers.append((self.sent.pop(id(request), None) is request, status, body))

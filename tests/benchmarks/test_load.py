@@ -17,7 +17,7 @@ from benchmarks.load import (
     run_worker,
     share,
 )
-from tests.benchmarks.helpers import tiny_server
+from tests.benchmarks.helpers import ANSWERS, tiny_server
 
 PLAIN = "tests.benchmarks.helpers:PlainSource"
 BLOCKING = "tests.benchmarks.helpers:BlockingSource"
@@ -136,3 +136,18 @@ def test_client_cpu_saturation_is_reported() -> None:
     out.cpu_percent = [97.0]
     assert out.client_saturated
     assert "97% of a core" in out.saturation_reasons()[0]
+
+
+@pytest.mark.parametrize("mode", ["closed", "open"])
+async def test_a_source_hears_every_answer_to_the_request_it_made(mode: str) -> None:
+    key = f"follow-{mode}"
+    async with tiny_server(status_every=(4, 503)) as url:
+        out = await run_inline(LoadSpec(
+            url=url, source="tests.benchmarks.helpers:FollowUpSource", params={"key": key}, connections=3,
+            mode=mode, rate=400.0 if mode == "open" else None,  # type: ignore[arg-type]
+            warmup=0.05, seconds=0.3,
+        ))
+    answers = ANSWERS.pop(key)
+    assert answers and all(same for same, _, _ in answers)  # the very object next_request returned
+    assert {status for _, status, _ in answers} == {200, 503}
+    assert len(answers) >= out.ok + out.errors  # warm-up answers too

@@ -58,7 +58,8 @@ def assert_produced_numbers(result: Result) -> None:
 def assert_ran_or_honestly_unavailable(result: Result, questkit: bool, uses_baseline: bool) -> None:
     if questkit:
         assert_produced_numbers(result)
-        assert (result.vs_baseline is not None) == uses_baseline
+        held_streams = result.unit == "frames/s"  # mixed's stream row: nothing in the baseline compares
+        assert (result.vs_baseline is not None) == (uses_baseline and not held_streams)
     else:
         assert result.status == "failed"
         assert result.error is not None and QUESTKIT_MISSING in result.error
@@ -74,7 +75,7 @@ def test_every_scenario_runs_against_servers_the_harness_starts(
     code, report = bench(
         [*scenarios, "--runtime", "local", "--durability", "strict", "--users", "200",
          "--actors", "500", "--engine-callers", "32", "--connections", "16", "--streams", "100",
-         "--stream-users", "20", "--stream-rate", "100", "--plot", str(plot)],
+         "--stream-users", "20", "--stream-rate", "100", "--surface-users", "30", "--plot", str(plot)],
         tmp_path,
     )
     assert code == (0 if questkit else 1)
@@ -94,6 +95,18 @@ def test_every_scenario_runs_against_servers_the_harness_starts(
     assert {r.mode for r in by_scenario["engine"]} == {"in-process"}
     for r in by_scenario["baseline"]:
         assert r.client is not None and r.server_cpu_percent is not None and r.timeline
+    if questkit:
+        write, read, stream = by_scenario["mixed"]
+        assert [write.unit, read.unit, stream.unit] == ["events/s", "req/s", "frames/s"]
+        assert write.vs_baseline is not None and write.vs_baseline.baseline_workload == "POST"
+        assert read.vs_baseline is not None and read.vs_baseline.baseline_workload == "GET"
+        assert stream.vs_baseline is None and stream.extra["streams_opened"] > 0
+        assert stream.extra["delivered"] > 0 and stream.extra["misdelivered"] == 0
+        assert stream.extra["open_latency"]["count"] > 0
+        for surface in ("questmaster", "minigame", "hatched"):
+            writes, reads = by_scenario[surface]
+            assert writes.vs_baseline is not None and writes.vs_baseline.baseline_workload == "POST"
+            assert reads.vs_baseline is not None and reads.vs_baseline.baseline_workload == "GET"
 
 
 def test_url_mode_targets_a_running_server(live_server: tuple[ManagedServer, bool], tmp_path: Path) -> None:
