@@ -229,6 +229,22 @@ async def test_progression_auth(client: httpx.AsyncClient, customer: Customer, b
     assert_error(await evolve(client, other, buddy_id), 404, "buddy_not_found")
 
 
+async def test_archived_buddy_refuses_progression_writes(client: httpx.AsyncClient, customer: Customer,
+                                                         buddy: dict[str, Any]) -> None:
+    buddy_id = buddy["buddy_id"]
+    await tokens(client, customer, buddy_id, "earn", 30)
+    await client.patch(f"/buddies/{buddy_id}/archive", headers=customer.auth)
+    assert_error(await skills(client, customer, buddy_id, ("focus", "set", 1)), 409, "buddy_archived")
+    assert_error(await award(client, customer, buddy_id, "hero"), 409, "buddy_archived")
+    assert_error(await tokens(client, customer, buddy_id, "spend", 1), 409, "buddy_archived")
+    assert_error(await client.post(f"/buddies/{buddy_id}/gates/bonus/unlock", headers=customer.auth),
+                 409, "buddy_archived")
+    after = await get(client, customer, f"/buddies/{buddy_id}")
+    assert after["skills"] == {} and after["badges"] == [] and after["tokens"] == {"gems": 30}
+    assert (await get(client, customer, f"/buddies/{buddy_id}/unlocks")) == {"data": []}
+    assert (await get(client, customer, f"/buddies/{buddy_id}/progression-metrics"))["tokens"] == {"gems": 30}
+
+
 # -- tokens ----------------------------------------------------------------------------------
 async def test_token_wallet_earn_spend_and_ledger(client: httpx.AsyncClient, customer: Customer,
                                                   buddy: dict[str, Any]) -> None:
