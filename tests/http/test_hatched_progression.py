@@ -16,6 +16,7 @@ import pytest
 from questline.actors.hatched_buddy import buddy_address
 from questline.engine import Runtime
 from questline.http.hatched import HATCHED_ACTORS
+from tests.conftest import RUNTIMES
 from tests.http.hatched_support import (  # noqa: F401 - fixtures
     Customer,
     assert_error,
@@ -463,6 +464,29 @@ async def test_evolve_survives_a_restart(make_runtime: Callable[..., Any], monke
         op = await wait_operation(client, customer, op_id)
         assert op["status"] == "completed" and op["result"]["evolution_stage"] == 2
         assert (await get(client, customer, f"/buddies/{buddy_id}"))["evolution_stage"] == 2
+
+
+@pytest.mark.parametrize("runtime_name", RUNTIMES)
+async def test_progression_turns_on_both_runtimes(make_runtime: Callable[..., Any], runtime_name: str) -> None:
+    """Across the Ray hop too: errors keep their codes, spends never overdraw, evolve completes."""
+    runtime = await make_runtime(runtime_name, actor_classes=list(HATCHED_ACTORS))
+    async with client_for(runtime) as client:
+        customer = await register(client)
+        await publish(client, customer)
+        buddy_id = (await hatch_buddy(client, customer, "alice"))["buddy_id"]
+        assert_error(await evolve(client, customer, buddy_id), 409, "evolution_not_ready")
+        await make_ready(client, customer, buddy_id)
+        op = await wait_operation(client, customer, (await evolve(client, customer, buddy_id)).json()["operation_id"])
+        assert op["status"] == "completed" and op["result"]["evolution_stage"] == 2
+        await tokens(client, customer, buddy_id, "earn", 40)
+        spends = [tokens(client, customer, buddy_id, "spend", 9) for _ in range(6)]
+        unlock = client.post(f"/buddies/{buddy_id}/gates/bonus/unlock", headers=customer.auth)
+        results = await asyncio.gather(*spends, unlock)
+        balance = (await get(client, customer, f"/buddies/{buddy_id}/tokens"))["balances"]["gems"]
+        ledger = (await get(client, customer, f"/economy/buddies/{buddy_id}/ledger?currency=gems"))["data"]
+        assert balance >= 0 and ledger[0]["balance_after"] == balance
+        assert all(r.status_code == 200 or r.json()["error"]["code"] == "insufficient_tokens" for r in results)
+        assert 40 - balance == sum(row["amount"] for row in ledger if row["type"] == "debit")
 
 
 # -- metrics and summaries ---------------------------------------------------------------------
