@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as dt
+import hmac
 import os
 import sys
 import time
@@ -280,8 +282,6 @@ async def test_receiver_down_then_back_loses_nothing(
         times = [a["attempted_at"] for a in entry["attempts"]]
         assert times == sorted(times)
     # Backoff: the gaps between attempts grow (100 ms, 200 ms, 400 ms nominal, plus jitter).
-    import datetime as dt
-
     moments = [dt.datetime.fromisoformat(a["attempted_at"].replace("Z", "+00:00")).timestamp()
                for a in log[0]["attempts"]]
     gaps = [b - a for a, b in zip(moments, moments[1:], strict=False)]
@@ -313,7 +313,7 @@ async def test_receiver_down_then_back_loses_nothing(
 
 
 async def test_rotation_signs_with_both_secrets_during_the_overlap(
-        client: httpx.AsyncClient, customer: Customer, receiver: Receiver) -> None:
+        client: httpx.AsyncClient, customer: Customer, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
     config = await create(client, customer, receiver.url, ["coins.earned"])
     old = config["secret"]
     rotated = await client.post(f"/webhook-configs/{config['id']}/rotate-secret", json={"overlap_seconds": 2},
@@ -330,7 +330,7 @@ async def test_rotation_signs_with_both_secrets_during_the_overlap(
     [during] = receiver.of_type("webhook.test")
     assert len(signatures(during)) == 2
     assert verify(new, during.headers, during.body) and verify(old, during.headers, during.body)
-    assert signatures(during)[0] == "v1=" + __import__("hmac").new(
+    assert signatures(during)[0] == "v1=" + hmac.new(
         new.encode(), during.headers["x-hatched-timestamp"].encode() + b"." + during.body, "sha256").hexdigest()
 
     await asyncio.sleep(2.1)
@@ -349,6 +349,13 @@ async def test_rotation_signs_with_both_secrets_during_the_overlap(
     last = receiver.of_type("webhook.test")[2]
     assert len(signatures(last)) == 1 and verify(third, last.headers, last.body)
     assert not verify(new, last.headers, last.body)
+
+    # Without overlap_seconds the configured default applies (24 h unless set).
+    monkeypatch.setenv("HATCHED_WEBHOOK_SECRET_OVERLAP_S", "3600")
+    fourth = await client.post(f"/webhook-configs/{config['id']}/rotate-secret", headers=customer.auth)
+    assert fourth.status_code == 200, fourth.text
+    expires = fourth.json()["previous_secret_expires_at"].replace("Z", "+00:00")
+    assert 3500 < dt.datetime.fromisoformat(expires).timestamp() - time.time() <= 3601
 
 
 async def test_test_and_redeliver_routes(client: httpx.AsyncClient, customer: Customer,

@@ -48,13 +48,20 @@ _DELIVERY_ID = re.compile(r"whd_[0-9a-f]{16}")
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
 
 
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
 def max_configs() -> int:
-    return int(os.environ.get("HATCHED_WEBHOOK_MAX_CONFIGS", "20"))
+    return _env_int("HATCHED_WEBHOOK_MAX_CONFIGS", 20)
 
 
 def default_overlap_seconds() -> int:
     """How long a rotated-out secret keeps signing alongside the new one (default 24 h)."""
-    return int(os.environ.get("HATCHED_WEBHOOK_SECRET_OVERLAP_S", str(86_400)))
+    return max(0, _env_int("HATCHED_WEBHOOK_SECRET_OVERLAP_S", 86_400))
 
 
 class CreateBody(Strict, kw_only=True):
