@@ -187,33 +187,39 @@ def verify_embed(key: bytes, token: str) -> dict[str, Any]:
 
 
 # -- theme ---------------------------------------------------------------------------------------
-DEFAULT_THEME: dict[str, Any] = {
-    "mode": "light",
-    "primary_color": "#6c5ce7",
-    "background_color": "#ffffff",
-    "text_color": "#1f2330",
-    "accent_color": "#00b894",
-    "border_radius": 12,
-    "font_family": "system-ui, -apple-system, Segoe UI, sans-serif",
-}
-_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
-_FONT = re.compile(r"[A-Za-z0-9 ,\-']{1,120}")
+LIGHT: dict[str, Any] = {"primary_color": "#6c5ce7", "background_color": "#ffffff", "text_color": "#1f2330",
+                         "accent_color": "#00b894"}
+DARK: dict[str, Any] = {"primary_color": "#a29bfe", "background_color": "#1e1f29", "text_color": "#f1f2f6",
+                        "accent_color": "#55efc4"}
+THEME_TOKENS: tuple[str, ...] = ("surface", "geometry", "motion_profile", "reward_voice", "iconography",
+                                 "typography")
+SIZES: tuple[str, ...] = ("compact", "standard", "large")
+_DARK_SURFACES = frozenset({"dark", "midnight", "night"})
+_RADII = {"sharp": 2, "square": 2, "rounded": 12, "soft": 16, "pill": 24}
 
 
 def theme_of(settings: dict[str, Any]) -> dict[str, Any]:
-    """The live theme: the customer's ``settings.widget_theme`` over the defaults, each
-    value checked (the theme is configurable, not an arbitrary CSS surface)."""
-    custom = settings.get("widget_theme")
-    theme = dict(DEFAULT_THEME)
-    if not isinstance(custom, dict):
-        return theme
-    for key, value in custom.items():
-        if key.endswith("_color") and key in theme and isinstance(value, str) and _COLOR.fullmatch(value):
-            theme[key] = value
-        elif key == "mode" and value in ("light", "dark"):
-            theme[key] = value
-        elif key == "border_radius" and isinstance(value, int) and 0 <= value <= 32:
-            theme[key] = value
-        elif key == "font_family" and isinstance(value, str) and _FONT.fullmatch(value):
-            theme[key] = value
-    return theme
+    """The live theme from the customer's settings (``PATCH /customers/me/settings``):
+    ``widget_theme_config`` tokens, ``widget_size`` and the sanitised ``widget_custom_css``.
+
+    The tokens pick from fixed palettes and radii (a configurable theme, not an
+    arbitrary design surface); the widget also exposes them as data attributes so
+    the custom CSS can target them.
+    """
+    raw = settings.get("widget_theme_config")
+    config = raw if isinstance(raw, dict) else {}
+    tokens = {k: config.get(k) if isinstance(config.get(k), str) else None for k in THEME_TOKENS}
+    mode = "dark" if tokens["surface"] in _DARK_SURFACES else "light"
+    size = settings.get("widget_size")
+    css = settings.get("widget_custom_css")
+    return {
+        "mode": mode,
+        **(DARK if mode == "dark" else LIGHT),
+        "border_radius": _RADII.get(tokens["geometry"] or "", 12),
+        "font_family": "ui-monospace, monospace" if tokens["typography"] == "mono"
+        else "system-ui, -apple-system, Segoe UI, sans-serif",
+        "size": size if size in SIZES else "standard",
+        "theme_config": tokens,
+        "custom_css": css if isinstance(css, str) and css else None,
+        "locale": settings.get("locale") if isinstance(settings.get("locale"), str) else None,
+    }

@@ -337,19 +337,21 @@ async def _until_session_ends(frames: AsyncIterator[Any], runtime: Runtime, sess
     """
     it = frames.__aiter__()
     ended = asyncio.ensure_future(watch.get())
+    step: asyncio.Future[Any] | None = None
     try:
         while True:
             step = asyncio.ensure_future(it.__anext__())
             await asyncio.wait({step, ended}, return_when=asyncio.FIRST_COMPLETED)
             if step.done():
                 try:
-                    yield step.result()
+                    frame = step.result()
                 except StopAsyncIteration:
                     return
+                step = None
+                yield frame
                 continue
-            step.cancel()
-            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                await step
+            await _cancel(step)
+            step = None
             told = ended.result()
             if told is not None:
                 yield _ended(told.get("event", "revoked"))
@@ -363,10 +365,28 @@ async def _until_session_ends(frames: AsyncIterator[Any], runtime: Runtime, sess
             watch = await runtime.watch(session)
             ended = asyncio.ensure_future(watch.get())
     finally:
-        ended.cancel()
-        await watch.aclose()
-        with contextlib.suppress(Exception):
-            await it.aclose()  # type: ignore[attr-defined]
+        try:
+            await _cancel(ended)
+            if step is not None:
+                await _cancel(step)
+        finally:
+            await watch.aclose()
+            with contextlib.suppress(Exception):
+                await it.aclose()  # type: ignore[attr-defined]
+
+
+async def _cancel(task: asyncio.Future[Any]) -> None:
+    """Cancel and reap the helper task (its exception is retrieved, never left to the loop);
+    a cancellation of the stream itself still propagates."""
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
+    except BaseException:  # noqa: BLE001 - the helper's own end (StopAsyncIteration, a failed read)
+        pass
 
 
 @endpoint
