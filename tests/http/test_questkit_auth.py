@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from questline.actors.questkit_common import app_address
 from questline.http.questkit import questkit_routes
-from questline.http.questkit_auth import authenticate, questkit_endpoint
+from questline.http.questkit_auth import _signed_by, authenticate, questkit_endpoint
 from tests.conftest import RUNTIMES
 from tests.http.questkit_support import APP, QK, SECRET, START, make_qk_fixture, qk_fixture  # noqa: F401
 
@@ -218,3 +218,31 @@ async def test_unknown_route_and_wrong_method_are_json_errors(qk: QK):
     assert r.status_code == 404 and "error" in r.json()
     r = await qk.http.get("/v1/events")
     assert r.status_code == 405 and "error" in r.json()
+
+
+def test_signature_check_agrees_with_pyjwt() -> None:
+    """The HS256 check on the hot path accepts exactly what pyjwt accepts."""
+    key, other = b"k" * 32, b"o" * 32
+    claims = {"sub": "u", "app": APP, "iat": 1, "exp": 2, "jti": "j"}
+    good = jwt.encode(claims, key, algorithm="HS256")
+    head, body, sig = good.split(".")
+    flipped = sig[:-2] + ("A" if sig[-2] != "A" else "B") + sig[-1]
+    candidates = [
+        good,
+        jwt.encode(claims, other, algorithm="HS256"),  # foreign key
+        f"{head}.{b64({**claims, 'sub': 'mallory'})}.{sig}",  # claims swapped under a valid signature
+        f"{head}.{body}.{flipped}",  # tampered signature
+        f"{head}.{body}.{sig}!",  # junk in the signature segment
+        f"{head}.{body}.",  # no signature
+        f"{head}.{body}",  # two segments
+        f"{head}.{body}.{sig}=",  # padded signature
+        f"{b64({'alg': 'HS256', 'typ': 'JWT'})}.{body}.{sig}",  # header re-encoded: signature no longer covers it
+    ]
+    for token in candidates:
+        try:
+            jwt.decode(token, key, algorithms=["HS256"], options={"verify_exp": False})
+            expected = True
+        except jwt.InvalidTokenError:
+            expected = False
+        assert _signed_by(token, key) is expected, token
+    assert _signed_by(good, key) is True
