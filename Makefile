@@ -14,13 +14,18 @@ BENCH_ARGS  ?=
 CHAOS_ARGS  ?=
 FUZZ_ARGS   ?=
 
-.PHONY: run test bench chaos fuzz lint install
+.PHONY: run test bench chaos fuzz lint install chromium
 
 run: $(STAMP)
 	$(BIN)/python -m questline serve --demo $(SERVE_ARGS)
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The widget's browser test drives Debian's chromium (never skipped): install it when missing.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+chromium:
+	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y chromium; }
 
 bench: $(STAMP)
 	$(BIN)/python -m questline bench $(BENCH_ARGS)
