@@ -9,8 +9,9 @@ one of its users:
   instance simply verifies again);
 - the JWT signing key, 32 random bytes made once at registration and never
   rotated (front doors cache it per process because it cannot change);
-- the inbound-webhook signing secret (from the catalog file; HMAC needs it in
-  the clear), checked here so it never leaves the actor;
+- the inbound-webhook signing secret (from the catalog file): HMAC needs it in
+  the clear, so it is stored sealed (AES-GCM, :mod:`questline.secrets_box`, key
+  outside the data dir), opened only here to check a signature, never leaves the actor;
 - the catalog and its version, bumped on every replacement that changes it.
   Replacing a catalog touches only this actor: users' progress lives in their
   own actors, keyed by mission id, and is never rewritten.
@@ -21,9 +22,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import secrets
 from typing import Any
 
+from questline import secrets_box
 from questline.actors.questkit_common import (
     canonical_catalog_json,
     catalog_etag,
@@ -37,6 +40,7 @@ SCRYPT_N = 2**14
 SCRYPT_R = 8
 SCRYPT_P = 1
 JWT_KEY_BYTES = 32
+log = logging.getLogger("questline.questkit")
 
 
 def _scrypt(secret: str, salt: bytes) -> bytes:
@@ -56,6 +60,8 @@ class QuestKitAppActor(Actor):
         super().__init__(ctx)
         # Digest of the last secret that passed scrypt (memory only, never stored).
         self._verified: bytes | None = None
+        # The webhook secret opened from its sealed form: (sealed token, plaintext), memory only.
+        self._webhook: tuple[str, str] | None = None
 
     # -- credentials -------------------------------------------------------------
     def _cfg(self) -> dict[str, Any] | None:
@@ -90,6 +96,17 @@ class QuestKitAppActor(Actor):
     def exists(self) -> bool:
         return self._cfg() is not None
 
+    def _webhook_secret(self, cfg: dict[str, Any]) -> str | None:
+        """The webhook secret in the clear (None: not configured); raises SecretsBoxError."""
+        if cfg.get("webhookSecret"):  # stored in the clear before secrets were sealed
+            return str(cfg["webhookSecret"])
+        sealed = cfg.get("webhookSecretSealed")
+        if not sealed:
+            return None
+        if self._webhook is None or self._webhook[0] != sealed:
+            self._webhook = (sealed, secrets_box.unseal(sealed))
+        return self._webhook[1]
+
     # -- registration (catalog file, at startup) ----------------------------------
     async def install(
         self, app_secret: str, catalog_json: bytes, webhook_secret: str | None = None
@@ -120,8 +137,18 @@ class QuestKitAppActor(Actor):
             cfg["salt"] = salt
             cfg["hash"] = await asyncio.to_thread(_scrypt, app_secret, salt)
             self._verified = _fast_digest(app_secret, salt)
-        webhook_changed = cfg.get("webhookSecret") != webhook_secret
-        cfg["webhookSecret"] = webhook_secret
+        try:
+            current = self._webhook_secret(cfg)
+        except secrets_box.SecretsBoxError:
+            current = None  # sealed under another key: seal the file's secret again
+        # A secret still stored in the clear is sealed now (and the clear copy dropped).
+        webhook_changed = current != webhook_secret or "webhookSecret" in cfg
+        cfg.pop("webhookSecret", None)
+        if webhook_changed:
+            if webhook_secret:
+                cfg["webhookSecretSealed"] = await asyncio.to_thread(secrets_box.seal, webhook_secret)
+            else:
+                cfg.pop("webhookSecretSealed", None)
         if created or secret_changed or webhook_changed:
             self.storage.put("cfg", cfg)
         meta = self._set_catalog(canonical_catalog_json(catalog))
@@ -178,7 +205,11 @@ class QuestKitAppActor(Actor):
     def verify_webhook(self, signed_payload: bytes, signatures: list[str]) -> str:
         """``ok``, ``invalid`` or ``not_configured``; compares every candidate in constant time."""
         cfg = self._cfg()
-        secret = None if cfg is None else cfg.get("webhookSecret")
+        try:
+            secret = None if cfg is None else self._webhook_secret(cfg)
+        except secrets_box.SecretsBoxError as exc:
+            log.error("questkit app %s: the webhook secret cannot be opened: %s", self.key, exc)
+            return "not_configured"
         if not secret:
             return "not_configured"
         expected = hmac.new(secret.encode(), signed_payload, hashlib.sha256).hexdigest()
