@@ -350,7 +350,8 @@ async def _until_session_ends(frames: AsyncIterator[Any], runtime: Runtime, sess
                 step = None
                 yield frame
                 continue
-            await _cancel(step)
+            step.cancel()
+            await asyncio.gather(step, return_exceptions=True)  # reaped; a cancel of ours still raises
             step = None
             told = ended.result()
             if told is not None:
@@ -365,28 +366,16 @@ async def _until_session_ends(frames: AsyncIterator[Any], runtime: Runtime, sess
             watch = await runtime.watch(session)
             ended = asyncio.ensure_future(watch.get())
     finally:
+        helpers = [task for task in (ended, step) if task is not None]
+        for task in helpers:
+            task.cancel()
         try:
-            await _cancel(ended)
-            if step is not None:
-                await _cancel(step)
+            # gather retrieves every helper's outcome, even if this stream is being cancelled
+            await asyncio.gather(*helpers, return_exceptions=True)
         finally:
             await watch.aclose()
             with contextlib.suppress(Exception):
                 await it.aclose()  # type: ignore[attr-defined]
-
-
-async def _cancel(task: asyncio.Future[Any]) -> None:
-    """Cancel and reap the helper task (its exception is retrieved, never left to the loop);
-    a cancellation of the stream itself still propagates."""
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        current = asyncio.current_task()
-        if current is not None and current.cancelling():
-            raise
-    except BaseException:  # noqa: BLE001 - the helper's own end (StopAsyncIteration, a failed read)
-        pass
 
 
 @endpoint
