@@ -29,6 +29,7 @@ from questline.http.limits import (
     DEFAULT_MAX_BODY_BYTES,
     BodyLimitMiddleware,
 )
+from questline.http.metrics import MetricsMiddleware, metrics_routes
 from questline.http.middleware import RequestIdMiddleware
 
 log = logging.getLogger("questline.http")
@@ -160,11 +161,14 @@ def create_app(
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"], name="healthz"),
         Route("/readyz", readyz, methods=["GET"], name="readyz"),
+        *metrics_routes(),
         *(extra_routes or []),
     ]
     app = Starlette(
         routes=routes,
         middleware=[
+            # Outermost, so the body limit's 413/408 answers are counted too.
+            Middleware(MetricsMiddleware),
             Middleware(RequestIdMiddleware),
             # Bodies are bounded (413) and must arrive in time (408), in each surface's error format.
             Middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes, body_timeout=body_timeout),

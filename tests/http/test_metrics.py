@@ -23,7 +23,6 @@ from questline.http.hatched import HATCHED_ACTORS, hatched_routes
 from questline.http.metrics import (
     METRICS_TOKEN_ENV,
     MetricsMiddleware,
-    metrics_routes,
     route_templates,
 )
 from tests.conftest import RUNTIMES
@@ -38,10 +37,9 @@ from tests.http.hatched_support import (  # noqa: F401 - fixtures
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-def app_for(runtime: Runtime) -> MetricsMiddleware:
-    """The front door as the lead will wire it: the surfaces, ``/metrics`` and the middleware."""
-    return MetricsMiddleware(create_app(runtime, extra_routes=[*hatched_routes(), *metrics_routes()],
-                                        manage_runtime=False))
+def app_for(runtime: Runtime) -> Any:
+    """The front door as served: the app factory mounts ``/metrics`` and the middleware itself."""
+    return create_app(runtime, extra_routes=hatched_routes(), manage_runtime=False)
 
 
 def client_of(app: Any) -> httpx.AsyncClient:
