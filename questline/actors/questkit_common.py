@@ -61,7 +61,8 @@ def valid_idempotency_key(key: object) -> bool:
     return (
         isinstance(key, str)
         and 0 < len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH
-        and all(" " <= ch <= "~" for ch in key)
+        and key.isascii()
+        and key.isprintable()  # ASCII and printable: space to "~"
     )
 
 

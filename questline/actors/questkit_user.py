@@ -25,6 +25,7 @@ Replies are plain dicts: ``{"body": ..., "replay": "hit"?}`` on success,
 
 from __future__ import annotations
 
+import base64
 import os
 import random
 from typing import Any
@@ -77,7 +78,7 @@ RECOMMENDATION_LIMIT = 3
 CATALOG_MISS: dict[str, Any] = {"catalogMiss": True}
 REVOKED: dict[str, Any] = {"error": "unauthorized", "message": "This token has been revoked."}
 
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHJKMNPQRSTVWXYZ")
 
 
 # Event ids must be unique, not secret: a PRNG seeded from the OS per process is enough.
@@ -85,13 +86,13 @@ _ids = random.Random(os.urandom(16))
 
 
 def new_event_id(now_ms: int) -> str:
-    """``evt_`` + a ULID (48-bit ms time, 80 random bits): unique and sortable by time."""
+    """``evt_`` + a ULID (48-bit ms time, 80 random bits): unique and sortable by time.
+
+    Crockford base32 of the 128-bit value: the last 26 characters of the RFC 4648
+    base32 of its 20-byte form, re-lettered (all in C, not a loop per character).
+    """
     value = (now_ms & ((1 << 48) - 1)) << 80 | _ids.getrandbits(80)
-    chars = []
-    for _ in range(26):
-        chars.append(_CROCKFORD[value & 31])
-        value >>= 5
-    return "evt_" + "".join(reversed(chars))
+    return "evt_" + base64.b32encode(value.to_bytes(20, "big"))[6:].translate(_TO_CROCKFORD).decode("ascii")
 
 
 def _builtins(obj: Any) -> Any:
