@@ -521,3 +521,26 @@ async def test_the_stream_carries_buddy_changes_and_ends_when_the_session_is_rev
             assert await feed.next(seconds=5) == [] and feed.closed  # the server ended the stream
         refused = await http.get("/widget/stream", params={"token": minted["token"]})
         assert_error(refused, 401, "widget_session_revoked")
+
+
+async def test_an_open_stream_ends_when_its_session_expires(runtime: Runtime, clock: Clock) -> None:
+    app = create_app(runtime, extra_routes=hatched_routes(), manage_runtime=False)
+    async with live_server(app) as url, httpx.AsyncClient(base_url=url + API, timeout=10) as http:
+        shop = await make_shop(http, coins=10)
+        minted = await session(http, shop)
+        async with http.stream("GET", "/widget/stream", params={"token": minted["token"]}) as live:
+            assert live.status_code == 200
+            feed = Frames(live)
+            clock.advance(15 * 60 * 1000)
+            # Whichever comes first ends it: the session's expiry alarm (told to the stream) or
+            # the stream's next wake-up (here: an update) finding the time up.
+            r = await http.post(f"/buddies/{shop.buddy_id}/coins", json={"amount": 1}, headers=shop.customer.auth)
+            assert r.status_code == 200
+            frames = await feed.next(2)
+            frames += [] if frames[-1]["event"] == "session_ended" else await feed.next()
+            assert [f["event"] for f in frames[:-1]] in ([], ["buddy"])
+            assert frames[-1]["event"] == "session_ended"
+            assert json.loads(frames[-1]["data"]) == {"reason": "expired"}
+            assert await feed.next(seconds=5) == [] and feed.closed
+        assert_error(await http.get("/widget/stream", params={"token": minted["token"]}), 401,
+                     "widget_session_expired")

@@ -329,7 +329,7 @@ def _ended(reason: str) -> ServerSentEvent:
 
 
 async def _until_session_ends(frames: AsyncIterator[Any], runtime: Runtime, session: Address, digest: str,
-                              watch: Watch) -> AsyncIterator[Any]:
+                              watch: Watch, expires_at: int) -> AsyncIterator[Any]:
     """Pass the hub's frames through until the session's actor says it was revoked or expired.
 
     If the session's feed closes for another reason (a shard restart), the session
@@ -346,6 +346,8 @@ async def _until_session_ends(frames: AsyncIterator[Any], runtime: Runtime, sess
                 try:
                     frame = step.result()
                 except StopAsyncIteration:
+                    if runtime.config.clock() >= expires_at:  # hub_stream ends streams at expiry
+                        yield _ended("expired")
                     return
                 step = None
                 yield frame
@@ -393,7 +395,8 @@ async def stream(request: Request) -> Response:
     except BaseException:
         await watch.aclose()
         raise
-    response.body_iterator = _until_session_ends(response.body_iterator, runtime, session, digest, watch)
+    response.body_iterator = _until_session_ends(response.body_iterator, runtime, session, digest, watch,
+                                                 who.expires_at)
     return response
 
 
