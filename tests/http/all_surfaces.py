@@ -172,10 +172,14 @@ async def build_world(make_runtime: Callable[..., Any], tmp_path: Path) -> Async
     await install_minigame_catalog(runtime, minigame_support.CATALOG)
     app = create_app(runtime, extra_routes=routes, manage_runtime=False)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60) as client:
-        world = World(app, client, runtime, clock, qm)
-        await sign_in(world)
-        yield world
+    # Like the QuestMaster limits above: these tests hit every route at one fixed engine
+    # instant, so Hatched's per-key window would never slide (0 = no rate limit).
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("HATCHED_RATE_LIMIT_FREE", "0")
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60) as client:
+            world = World(app, client, runtime, clock, qm)
+            await sign_in(world)
+            yield world
 
 
 def actor_classes_of(groups: list[list[Any]]) -> list[Any]:

@@ -1,6 +1,6 @@
 """The customer's own account over HTTP: ``GET/PATCH /customers/me``,
 ``PATCH /customers/me/settings`` (strict snake_case, validated, nothing written on
-a 400), the honest 501 of user-data erasure, and the event-type registry
+a 400), user-data erasure not being offered, and the event-type registry
 (``/event-types`` CRUD kept consistent with ``GET /events/types``)."""
 
 from __future__ import annotations
@@ -97,10 +97,12 @@ async def test_patch_settings_merges_validates_and_removes_with_null(
     assert css.status_code == 200 and css.json()["settings"]["widget_custom_css"] == ".buddy{color:#333}"
 
 
-async def test_erasing_user_data_is_an_honest_501(client: httpx.AsyncClient, customer: Customer) -> None:
+async def test_user_data_erasure_is_not_offered(client: httpx.AsyncClient, customer: Customer) -> None:
+    """Not routed rather than half done (see customers_me): the envelope's 404, nothing deleted."""
+    await client.post("/events", json={"event_id": "keep", "user_id": "user_1", "type": "t"}, headers=customer.auth)
     answer = await client.delete("/customers/me/users/user_1/data", headers=customer.auth)
-    error = assert_error(answer, 501, "not_implemented")
-    assert error["details"] == {"user_id": "user_1"} and "nothing was deleted" in error["message"]
+    assert_error(answer, 404, "not_found")
+    assert (await client.get("/events/keep", headers=customer.auth)).status_code == 200
 
 
 # -- event types ---------------------------------------------------------------------------

@@ -1,5 +1,10 @@
-"""The customer's own account: ``GET/PATCH /customers/me``, ``PATCH /customers/me/settings``,
-``DELETE /customers/me/users/:user_id/data``; ``GET /auth/me`` answers the same document.
+"""The customer's own account: ``GET/PATCH /customers/me``, ``PATCH /customers/me/settings``;
+``GET /auth/me`` answers the same document.
+
+``DELETE /customers/me/users/:user_id/data`` is deliberately not routed (404): a
+user's data spans buddies, eggs, ledgers, purchases, events and webhook
+deliveries, and an erase that covered only part of it would claim more than it
+did.
 
 The profile carries what the plan allows and what has been used, so a customer
 can see it before hitting a 402 or a 429: ``event_quota: {limit, used, remaining,
@@ -120,21 +125,10 @@ async def patch_settings(request: Request) -> Response:
     return json_response(await profile_document(request, principal.customer_id))
 
 
-@endpoint
-async def erase_user_data(request: Request) -> Response:
-    """Not offered yet: a user's data spans buddies, eggs, ledgers, purchases, events and
-    webhook deliveries, and a partial erase would claim more than it did."""
-    await require_write(request)
-    raise HatchedError(501, "not_implemented",
-                       "Erasing a user's data is not available on this server yet; nothing was deleted.",
-                       {"user_id": request.path_params["user_id"]})
-
-
 def routes() -> list[BaseRoute]:
     return [
         Route("/auth/me", me, methods=["GET"]),
         Route("/customers/me", me, methods=["GET"]),
         Route("/customers/me", patch_me, methods=["PATCH"]),
         Route("/customers/me/settings", patch_settings, methods=["PATCH"]),
-        Route("/customers/me/users/{user_id}/data", erase_user_data, methods=["DELETE"]),
     ]
