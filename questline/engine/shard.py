@@ -109,7 +109,6 @@ class ShardHost:
         self._committed_seq = 0
         self._journal: list[JournalEntry] = []
         self._snapshots: dict[str, Snapshot] = {}
-        self._truncate_upto: int | None = None
         self._alarm_writes: dict[str, int | None] = {}
         # Snapshots handed to the writer but not yet committed: loads must see them.
         self._snap_inflight: dict[str, Snapshot] = {}
@@ -477,13 +476,12 @@ class ShardHost:
         journal, self._journal = self._journal, []
         snapshots, self._snapshots = self._snapshots, {}
         alarms, self._alarm_writes = self._alarm_writes, {}
-        truncate, self._truncate_upto = self._truncate_upto, None
         upto = self._seq
         self._snap_inflight.update(snapshots)
         self._writing = True
         started = time.perf_counter()
         try:
-            await self.store.commit(journal, list(snapshots.values()), alarms, truncate)
+            await self.store.commit(journal, list(snapshots.values()), alarms)
         finally:
             self._writing = False
             for actor_id, snap in snapshots.items():
@@ -514,7 +512,6 @@ class ShardHost:
         self._journal.clear()
         self._snapshots.clear()
         self._alarm_writes.clear()
-        self._truncate_upto = None
         for act in self._acts.values():
             act.alive = False
         self._acts.clear()
@@ -527,7 +524,7 @@ class ShardHost:
             self._take_snapshot()
 
     def _take_snapshot(self) -> None:
-        """Snapshot every dirty resident actor and truncate the journal behind them.
+        """Snapshot every dirty resident actor (each snapshot retires that actor's journal rows).
 
         Runs between turns, so the state of every actor is consistent with the
         journal up to ``self._seq``; evicted actors were snapshotted on eviction.
@@ -536,7 +533,6 @@ class ShardHost:
             if act.dirty and act.storage is not None:
                 self._snapshots[act.actor_id] = Snapshot(act.actor_id, act.last_seq, dict(act.storage.committed))
                 act.dirty = False
-        self._truncate_upto = self._seq
         self._work.set()
 
     def _evict_idle(self) -> None:

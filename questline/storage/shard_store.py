@@ -231,10 +231,19 @@ class ShardStore:
         alarms: dict[str, int | None],
         truncate_upto: int | None = None,
     ) -> None:
-        """Write one group-commit batch as a single transaction."""
-        if truncate_upto is not None:
-            # Rows at or below the truncation point are covered by the snapshots.
-            journal = [e for e in journal if e.seq > truncate_upto]
+        """Write one group-commit batch as a single transaction.
+
+        Each snapshot retires its own actor's journal rows up to its seq, and only
+        those: the journal of an actor without a new snapshot is its only durable
+        copy (e.g. one dropped from memory by a failed commit and not yet back).
+        ``truncate_upto`` retires every row up to it; only recovery, which folded
+        every journaled actor into the snapshots it passes, may use it.
+        """
+        covered = {s.actor: s.seq for s in snapshots}
+        journal = [
+            e for e in journal
+            if e.seq > covered.get(e.actor, 0) and (truncate_upto is None or e.seq > truncate_upto)
+        ]
         db = self.db
         try:
             await db.execute("BEGIN IMMEDIATE")
@@ -254,6 +263,9 @@ class ShardStore:
                         "ON CONFLICT(actor) DO UPDATE SET seq=excluded.seq, "
                         "state=excluded.state, crc=excluded.crc WHERE excluded.seq >= snapshots.seq",
                         rows,
+                    )
+                    await db.executemany(
+                        "DELETE FROM journal WHERE actor = ? AND seq <= ?", [(s.actor, s.seq) for s in snapshots]
                     )
                 if alarms:
                     await db.executemany(

@@ -54,3 +54,30 @@ async def test_corrupted_snapshot_is_never_served(make_runtime, runtime_name, tm
     rt2 = await make_runtime(runtime_name, data_dir=data, shards=1)
     with pytest.raises(ShardUnavailable, match="checksum"):
         await rt2.call(Address("engine.counter", "x"), "get")
+
+
+async def test_journal_is_never_truncated_behind_an_actor_a_failed_commit_dropped(make_runtime, tmp_path):
+    """After a failed commit drops every resident actor, a later snapshot must not truncate
+    the journal rows of actors that were not reactivated (their only durable copy)."""
+    data = tmp_path / "truncate"
+    rt = await make_runtime("local", data_dir=data, shards=1)
+    quiet, busy = Address("engine.counter", "quiet"), Address("engine.counter", "busy")
+    for _ in range(5):
+        await rt.call(quiet, "add", 1)  # acknowledged: journaled and committed, not yet snapshotted
+    host = rt.hosts[0]
+    store = host.store
+    real_commit = store.commit
+
+    async def failing_commit(*args, **kwargs):
+        raise StorageFault("injected: disk full")
+
+    store.commit = failing_commit
+    with pytest.raises(ShardUnavailable):
+        await rt.call(busy, "add", 1)
+    store.commit = real_commit
+    assert await rt.call(busy, "add", 1) == 1  # only "busy" is resident again
+    host._take_snapshot()
+    await host._flush_once()
+    await rt.stop()
+    rt2 = await make_runtime("local", data_dir=data, shards=1)
+    assert await rt2.call(quiet, "get") == 5
