@@ -755,7 +755,14 @@ def measure_recovery(url: str, normal_ms: float, time_limit: float = 60.0) -> tu
         started = time.monotonic()
         streak, status = 0, 0
         uid = f"probe-{secrets.token_hex(4)}"
-        tokens = await mint_tokens(url, PROBE_SECRET[url], [uid], connections=1)
+        tokens: dict[str, str] = {}
+        while not tokens:  # the token request itself may be shed (503) while the backlog drains
+            try:
+                tokens = await mint_tokens(url, PROBE_SECRET[url], [uid], connections=1)
+            except Exception:
+                if time.monotonic() - started >= time_limit:
+                    return None, 0
+                await asyncio.sleep(0.1)
         n = 0
         while time.monotonic() - started < time_limit:
             t = time.monotonic()

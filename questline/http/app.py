@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from questline.engine import Address, Runtime
+from questline.http.admission import AdmissionMiddleware
 from questline.http.errors import default_exception_handlers
 from questline.http.limits import (
     DEFAULT_BODY_TIMEOUT_S,
@@ -169,6 +170,8 @@ def create_app(
         middleware=[
             # Outermost, so the body limit's 413/408 answers are counted too.
             Middleware(MetricsMiddleware),
+            # Bounded requests in flight: past them a quick 503 + Retry-After, not a growing backlog.
+            Middleware(AdmissionMiddleware),
             Middleware(RequestIdMiddleware),
             # Bodies are bounded (413) and must arrive in time (408), in each surface's error format.
             Middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes, body_timeout=body_timeout),

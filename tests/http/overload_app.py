@@ -1,8 +1,6 @@
-"""The app ``questline serve`` builds, plus the front door's admission control, for uvicorn --factory.
+"""The app ``questline serve`` builds (admission control included), for uvicorn --factory.
 
-``questline.http.admission.AdmissionMiddleware`` is added here explicitly until
-``create_app`` installs it for every server; the overload test runs this app in
-its own process (``uvicorn tests.http.overload_app:app --factory``) so it can
+The overload test runs this app in its own process (``uvicorn tests.http.overload_app:app --factory``) so it can
 observe the server's memory and survival from outside. Settings come from
 ``QUESTLINE_RUNTIME``, ``QUESTLINE_SHARDS``, ``QUESTLINE_DATA_DIR`` and ``QUESTLINE_CATALOG``.
 """
@@ -17,7 +15,6 @@ from starlette.applications import Starlette
 from questline import surfaces
 from questline.engine import EngineConfig, create_runtime
 from questline.http import create_app
-from questline.http.admission import AdmissionMiddleware
 
 
 def app() -> Starlette:
@@ -28,7 +25,4 @@ def app() -> Starlette:
         data_dir=Path(os.environ["QUESTLINE_DATA_DIR"]),
     )
     runtime = create_runtime(os.environ.get("QUESTLINE_RUNTIME", "local"), config)
-    built = create_app(runtime, extra_routes=surfaces.routes(served), on_startup=surfaces.startup_hooks(served))
-    if not any(m.cls is AdmissionMiddleware for m in built.user_middleware):
-        built.add_middleware(AdmissionMiddleware)
-    return built
+    return create_app(runtime, extra_routes=surfaces.routes(served), on_startup=surfaces.startup_hooks(served))

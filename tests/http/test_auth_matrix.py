@@ -39,6 +39,7 @@ PUBLIC = {
     ("GET", "/api/v1/health/live"),
     ("GET", "/api/v1/health/ready"),
     ("GET", "/api/v1/metrics"),
+    ("GET", "/api/v1/openapi.json"),
     # The embeddable widget's script and style sheet (a <script src> carries no token; its API calls do).
     ("GET", "/api/v1/widget/embed.js"),
     ("GET", "/api/v1/widget/embed.css"),

@@ -30,6 +30,7 @@ from questline.http.hatched import (
     events,
     health,
     marketplaces,
+    openapi,
     progression,
     webhooks,
     widget,
@@ -50,5 +51,5 @@ def hatched_routes() -> list[BaseRoute]:
     inner = Router(routes=[*customers.routes(), *config.routes(), *eggs.routes(), *buddies.routes(),
                           *events.routes(), *marketplaces.routes(), *webhooks.routes(), *health.routes(),
                           *progression.routes(), *analytics.routes(), *widget_sessions.routes(),
-                          *widget.routes()])
+                          *widget.routes(), *openapi.routes()])
     return [Mount(BASE_PATH, app=EnvelopeRouter(inner))]
