@@ -456,33 +456,37 @@ class CustomerActor(Actor):
         self.storage.put(f"egg:{egg_id}", egg)
         return self._egg_view(egg)
 
-    def hatch_egg(self, egg_id: str, pending_ms: int, processing_ms: int) -> dict[str, Any]:
+    def hatch_egg(self, egg_id: str, pending_ms: int, processing_ms: int,
+                  request_id: str | None = None) -> dict[str, Any]:
         """ready -> hatching, and a pending hatch operation the alarm will drive."""
         egg = self._egg(egg_id)
         check_egg(egg_id, egg["status"], "hatching")
         egg["status"] = "hatching"
         self.storage.put(f"egg:{egg_id}", egg)
         op = self._new_operation("hatch", {"egg_id": egg_id, "user_id": egg["user_id"], "buddy_id": new_id("bdy")},
-                                 pending_ms, processing_ms)
+                                 pending_ms, processing_ms, request_id)
         egg["operation_id"] = op["id"]
         self.storage.put(f"egg:{egg_id}", egg)
         return self._op_view(op)
 
     def start_buddy_operation(self, op_type: str, buddy_id: str, request: dict[str, Any], pending_ms: int,
-                              processing_ms: int) -> dict[str, Any]:
+                              processing_ms: int, request_id: str | None = None) -> dict[str, Any]:
         """A pending evolve / equip_item operation on one buddy (checked again when it runs).
 
         When it runs, the buddy's ``run_<op_type>(operation_id, request)`` turn does the
         work; that turn must be idempotent per operation id, because a crash between the
         buddy's turn and this actor's bookkeeping makes the alarm run it again.
         """
-        op = self._new_operation(op_type, {**request, "buddy_id": buddy_id}, pending_ms, processing_ms)
+        op = self._new_operation(op_type, {**request, "buddy_id": buddy_id}, pending_ms, processing_ms, request_id)
         return self._op_view(op)
 
     # -- operations ----------------------------------------------------------------------
-    def _new_operation(self, op_type: str, request: dict[str, Any], pending_ms: int, processing_ms: int) -> dict[str, Any]:
+    def _new_operation(self, op_type: str, request: dict[str, Any], pending_ms: int, processing_ms: int,
+                       request_id: str | None = None) -> dict[str, Any]:
+        """``request_id``: the HTTP request that started it, quoted by its webhooks."""
         now = self.now()
         op = {"id": new_id("op"), "type": op_type, "status": "pending", "request": request, "result": None,
+              "request_id": request_id,
               "error": None, "created_at": now, "updated_at": now, "completed_at": None,
               "due_at": now + pending_ms, "processing_ms": processing_ms}
         self.storage.put(f"op:{op['id']}", op)
@@ -539,7 +543,8 @@ class CustomerActor(Actor):
                   completed_at=now if status in ("completed", "failed") else None)
         self.storage.put(f"op:{op['id']}", op)
         self.storage.put("op_open", [i for i in self.storage.get("op_open", []) if i != op["id"]])
-        self.tell(webhooks_address(self.key), "on_operation", self._op_view(op))  # webhooks, after commit
+        self.tell(webhooks_address(self.key), "on_operation", self._op_view(op),  # webhooks, after commit
+                  op.get("request_id"))
         if op["type"] == "hatch":
             egg = self._egg(op["request"]["egg_id"])
             if status == "completed":

@@ -187,6 +187,19 @@ async def test_errors_use_the_envelope(client: httpx.AsyncClient, customer: Cust
 
 
 # -- deliveries ------------------------------------------------------------------------------
+async def test_operation_webhooks_quote_the_request_that_started_the_operation(
+        client: httpx.AsyncClient, customer: Customer, receiver: Receiver) -> None:
+    await publish_preset(client, customer, "learning")
+    await create(client, customer, receiver.url)
+    egg = (await client.post("/eggs", json={"user_id": "user_rq"}, headers=customer.auth)).json()
+    await client.patch(f"/eggs/{egg['egg_id']}/status", json={"status": "ready"}, headers=customer.auth)
+    hatch = await client.post(f"/eggs/{egg['egg_id']}/hatch", headers={**customer.auth, "X-Request-Id": "req-hatch-1"})
+    assert hatch.status_code == 202, hatch.text
+    [completed] = await receiver.wait_for("operation.completed")
+    assert completed.json()["request_id"] == "req-hatch-1"
+    assert completed.headers["x-request-id"] == "req-hatch-1"
+
+
 async def test_event_effects_and_operations_are_delivered_signed(
         client: httpx.AsyncClient, customer: Customer, receiver: Receiver) -> None:
     await publish_preset(client, customer, "learning")

@@ -22,6 +22,7 @@ from questline.http.hatched.conventions import (
     read_body,
 )
 from questline.http.hatched.errors import endpoint
+from questline.http.middleware import get_request_id
 from questline.rules.hatched_lifecycle import (
     EGG_TRANSITIONS,
     OPERATION_TRANSITIONS,
@@ -81,7 +82,8 @@ async def set_egg_status(request: Request) -> Response:
 async def hatch_egg(request: Request) -> Response:
     runtime, customer = await _customer(request, write=True)
     pending_ms, processing_ms = settings.operation_delays_ms()
-    op = await runtime.call(customer, "hatch_egg", path_param(request, "id"), pending_ms, processing_ms)
+    op = await runtime.call(customer, "hatch_egg", path_param(request, "id"), pending_ms, processing_ms,
+                            get_request_id(request.scope))
     return json({"accepted": True, "operation_id": op["operation_id"], "status": op["status"]}, 202)
 
 

@@ -30,6 +30,7 @@ from questline.http.hatched.conventions import (
     validation_message,
 )
 from questline.http.hatched.errors import endpoint
+from questline.http.middleware import get_request_id
 from questline.rules.hatched_errors import HatchedError
 from questline.rules.hatched_market import (
     SLOTS,
@@ -284,7 +285,7 @@ async def patch_equipped(request: Request) -> Response:
     pending_ms, processing_ms = settings.operation_delays_ms()
     op = await runtime.call(customer_address(principal.customer_id), "start_buddy_operation", "equip_item",
                             buddy_id, {"equip": checked["equip"], "unequip": checked["unequip"]},
-                            pending_ms, processing_ms)
+                            pending_ms, processing_ms, get_request_id(request.scope))
     return json({"accepted": True, "operation_id": op["operation_id"], "status": op["status"]}, 202)
 
 

@@ -38,6 +38,7 @@ from questline.http.hatched.conventions import (
     read_body,
 )
 from questline.http.hatched.errors import endpoint
+from questline.http.middleware import get_request_id
 from questline.rules.hatched import Readiness
 from questline.rules.hatched_errors import HatchedError
 from questline.rules.hatched_models import Key, Strict, TokenKey
@@ -155,7 +156,7 @@ async def evolve(request: Request) -> Response:
     pending_ms, processing_ms = settings.operation_delays_ms()
     op = await runtime.call(customer, "start_buddy_operation", "evolve", path_param(request, "buddy_id"),
                             {"from_stage": readiness.current_stage, "to_stage": readiness.next_stage},
-                            pending_ms, processing_ms)
+                            pending_ms, processing_ms, get_request_id(request.scope))
     await runtime.call(buddy, "note_evolve_operation", op["operation_id"])
     return json({"accepted": True, "operation_id": op["operation_id"], "status": op["status"],
                  "in_progress": False}, 202)

@@ -42,6 +42,7 @@ from questline.http.hatched.auth import runtime_of
 from questline.http.hatched.conventions import json, path_param, read_body
 from questline.http.hatched.errors import endpoint
 from questline.http.hatched.widget_sessions import embed_signing_key
+from questline.http.middleware import get_request_id
 from questline.http.sse import hub_stream
 from questline.rules.hatched_art import buddy_svg
 from questline.rules.hatched_errors import HatchedError
@@ -294,7 +295,7 @@ async def equip(request: Request) -> Response:
     pending_ms, processing_ms = settings.operation_delays_ms()
     op = await runtime.call(customer_address(who.customer_id), "start_buddy_operation", "equip_item",
                             who.buddy_id, {"equip": checked["equip"], "unequip": checked["unequip"]},
-                            pending_ms, processing_ms)
+                            pending_ms, processing_ms, get_request_id(request.scope))
     return json({"accepted": True, "operation_id": op["operation_id"], "status": op["status"]}, 202)
 
 
