@@ -112,6 +112,9 @@ class ShardHost:
         self._alarm_writes: dict[str, int | None] = {}
         # Snapshots handed to the writer but not yet committed: loads must see them.
         self._snap_inflight: dict[str, Snapshot] = {}
+        # A superset of the actors with durable state (read at start, grown by every turn
+        # that writes): an actor outside it has nothing on disk, so it activates without a read.
+        self._stored: set[str] = set()
         # Replies (and outgoing tells) waiting for the journal to reach a sequence number.
         self._gate: deque[tuple[int, asyncio.Future | None, bool, Any, list]] = deque()
 
@@ -134,6 +137,7 @@ class ShardHost:
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
         self._seq = self._committed_seq = await self.store.open()
+        self._stored = await self.store.actor_ids()
         for actor_id, at in await self.store.load_alarms():
             self._alarms[actor_id] = at
             heapq.heappush(self._alarm_heap, (at, actor_id))
@@ -209,6 +213,8 @@ class ShardHost:
         except Exception as exc:
             fut.set_exception(exc)
             return fut
+        if act.actor is None and not act.running and not act.mailbox:
+            self._activate_fresh(act)
         if (not act.running and act.actor is not None and not act.mailbox
                 and method in self._sync_methods[address.kind]):
             self._turn_inline(act, method, args, fut)
@@ -294,6 +300,28 @@ class ShardHost:
         act.last_seq = snap.seq if snap is not None else 0
         act.storage = Storage(committed)
         await self._instantiate(act)
+        self.stats["activations"] += 1
+
+    def _activate_fresh(self, act: _Activation) -> None:
+        """Activate on the spot an actor that has never written (no read, no task).
+
+        Only when nothing can be on disk for it and ``on_activate`` does not await;
+        otherwise the mailbox task activates it as usual.
+        """
+        if act.actor_id in self._stored or act.actor_id in self._snap_inflight:
+            return
+        if inspect.iscoroutinefunction(act.cls.on_activate):
+            return
+        act.last_seq = 0
+        act.storage = Storage({})
+        ctx = ActorContext(act.address, act.storage, self.clock, self._call_out)
+        act.actor = act.cls(ctx)
+        try:
+            act.actor.on_activate()
+        except Exception:
+            act.actor = act.storage = None  # the mailbox task activates it and reports the failure
+            return
+        self._finish_turn(act, None, True, None)
         self.stats["activations"] += 1
 
     def _load(self, actor_id: str) -> asyncio.Future:
@@ -414,6 +442,7 @@ class ShardHost:
             return
         writes = act.storage.take_writes()
         if writes:
+            self._stored.add(act.actor_id)
             self._seq += 1
             act.last_seq = self._seq
             act.dirty = True

@@ -220,6 +220,11 @@ class ShardStore:
             return Snapshot(actor, 0, {})
         return self._decode_snapshot(actor, *row)
 
+    async def actor_ids(self) -> set[str]:
+        """Every actor with durable state in this file (snapshot or journal rows)."""
+        cur = await self.db.execute("SELECT actor FROM snapshots UNION SELECT actor FROM journal")
+        return {row[0] for row in await cur.fetchall()}
+
     async def load_alarms(self) -> list[tuple[str, int]]:
         cur = await self.db.execute("SELECT actor, at FROM alarms")
         return [(a, int(t)) for a, t in await cur.fetchall()]
