@@ -545,10 +545,13 @@ async def test_user_summaries(client: httpx.AsyncClient, customer: Customer) -> 
     await client.patch(f"/buddies/{second}/archive", headers=customer.auth)
     assert (await get(client, customer, "/buddies/users/alice/summary"))["active_buddy_count"] == 1
 
-    nobody = await get(client, customer, "/buddies/users/carol/summary")
-    assert nobody["buddy_count"] == 0 and nobody["coins"] == 0 and nobody["buddies"] == []
+    # A user Hatched has never seen (no egg, no buddy) is unknown, not an empty summary;
+    # another customer's user of the same id is unknown to this one.
+    assert_error(await client.get("/buddies/users/carol/summary", headers=customer.auth), 404, "user_not_found")
+    assert_error(await client.get("/customers/me/users/carol/summary", headers=customer.auth), 404,
+                 "user_not_found")
     other = await register(client)
-    assert (await get(client, other, "/buddies/users/alice/summary"))["buddy_count"] == 0
+    assert_error(await client.get("/buddies/users/alice/summary", headers=other.auth), 404, "user_not_found")
     readers = await publishable(client, customer, ["badges:read"])
     assert_error(await client.get("/buddies/users/alice/summary", headers=readers), 403, "insufficient_permissions")
     assert_error(await client.get("/customers/me/users/alice/summary"), 401, "unauthorized")

@@ -40,7 +40,7 @@ from questline.http.hatched.conventions import (
 from questline.http.hatched.errors import endpoint
 from questline.http.middleware import get_request_id
 from questline.rules.hatched import Readiness
-from questline.rules.hatched_errors import HatchedError
+from questline.rules.hatched_errors import HatchedError, not_found
 from questline.rules.hatched_models import Key, Strict, TokenKey
 from questline.rules.hatched_progression import (
     eggs_by_status,
@@ -205,27 +205,30 @@ def _user_id(request: Request) -> str:
                            {"errors": ["user_id must be 1-200 characters"]}) from exc
 
 
-async def _summary(runtime: Runtime, customer_id: str, user_id: str) -> dict[str, Any]:
-    buddy_ids: list[str] = await runtime.call(user_address(customer_id, user_id), "buddy_ids")
+async def _summary(runtime: Runtime, customer_id: str, user_id: str) -> tuple[dict[str, Any], list[Any]]:
+    """The user's buddy totals and eggs; 404 ``user_not_found`` when Hatched knows neither."""
+    buddy_ids, eggs = await asyncio.gather(
+        runtime.call(user_address(customer_id, user_id), "buddy_ids"),
+        runtime.call(customer_address(customer_id), "list_eggs", user_id, None))
+    if not buddy_ids and not eggs:
+        raise not_found("user", user_id)
     inputs = await asyncio.gather(*(runtime.call(buddy_address(customer_id, b), "summary_inputs")
                                     for b in buddy_ids))
-    return user_summary(user_id, list(inputs))
+    return user_summary(user_id, list(inputs)), eggs
 
 
 @endpoint
 async def user_summary_route(request: Request) -> Response:
     principal = await require_read(request, "buddies:read")
-    return json(await _summary(runtime_of(request), principal.customer_id, _user_id(request)))
+    summary, _ = await _summary(runtime_of(request), principal.customer_id, _user_id(request))
+    return json(summary)
 
 
 @endpoint
 async def customer_user_summary(request: Request) -> Response:
     """The support view of one end user: the buddy totals plus their eggs by status."""
     principal = await require_read(request, "buddies:read")
-    runtime, user_id = runtime_of(request), _user_id(request)
-    summary, eggs = await asyncio.gather(
-        _summary(runtime, principal.customer_id, user_id),
-        runtime.call(customer_address(principal.customer_id), "list_eggs", user_id, None))
+    summary, eggs = await _summary(runtime_of(request), principal.customer_id, _user_id(request))
     return json({**summary, "eggs": {"total": len(eggs), "by_status": eggs_by_status(eggs)}})
 
 
