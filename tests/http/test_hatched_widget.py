@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -20,6 +19,7 @@ from questline.engine import Runtime
 from questline.http import create_app
 from questline.http.hatched import HATCHED_ACTORS, hatched_routes
 from questline.rules.hatched_widget import token_hash
+from tests.http.hatched_clock import ShiftedClock, clock_fixture  # noqa: F401 - fixture
 from tests.http.hatched_support import (  # noqa: F401 - fixtures
     API,
     Customer,
@@ -33,27 +33,8 @@ from tests.http.hatched_support import (  # noqa: F401 - fixtures
 from tests.http.live import live_server
 
 
-class Clock:
-    """The engine clock: wall time plus what the test skipped ahead (alarms, rate windows and
-    operations keep running; expiry can be reached without waiting)."""
-
-    def __init__(self) -> None:
-        self.offset = 0
-
-    def __call__(self) -> int:
-        return int(time.time() * 1000) + self.offset
-
-    def advance(self, ms: int) -> None:
-        self.offset += ms
-
-
-@pytest.fixture(name="clock")
-def clock_fixture() -> Clock:
-    return Clock()
-
-
 @pytest.fixture(name="runtime")
-async def runtime_fixture(make_runtime: Any, clock: Clock) -> Runtime:
+async def runtime_fixture(make_runtime: Any, clock: ShiftedClock) -> Runtime:
     return await make_runtime("local", actor_classes=list(HATCHED_ACTORS), clock=clock)
 
 
@@ -108,7 +89,7 @@ def bearer(token: str) -> dict[str, str]:
 
 # -- minting ---------------------------------------------------------------------------------------
 async def test_a_session_is_short_lived_scoped_and_stored_hashed(client: httpx.AsyncClient, runtime: Runtime,
-                                                                  clock: Clock) -> None:
+                                                                  clock: ShiftedClock) -> None:
     shop = await make_shop(client)
     minted = await session(client, shop, ["marketplace:purchase", "items:equip"])
     assert minted["token"].startswith("wgt_sess_")
@@ -265,7 +246,7 @@ async def test_a_revoked_session_is_refused_at_once(client: httpx.AsyncClient) -
     assert coins == 100
 
 
-async def test_an_expired_session_is_refused(client: httpx.AsyncClient, clock: Clock) -> None:
+async def test_an_expired_session_is_refused(client: httpx.AsyncClient, clock: ShiftedClock) -> None:
     shop = await make_shop(client)
     minted = await session(client, shop)
     embed = (await client.post("/embed-tokens", json={"buddy_id": shop.buddy_id, "ttl_seconds": 3600},
@@ -523,7 +504,7 @@ async def test_the_stream_carries_buddy_changes_and_ends_when_the_session_is_rev
         assert_error(refused, 401, "widget_session_revoked")
 
 
-async def test_an_open_stream_ends_when_its_session_expires(runtime: Runtime, clock: Clock) -> None:
+async def test_an_open_stream_ends_when_its_session_expires(runtime: Runtime, clock: ShiftedClock) -> None:
     app = create_app(runtime, extra_routes=hatched_routes(), manage_runtime=False)
     async with live_server(app) as url, httpx.AsyncClient(base_url=url + API, timeout=10) as http:
         shop = await make_shop(http, coins=10)
