@@ -179,17 +179,12 @@ def _configure_logging(level_name: str) -> None:
     )
 
 
-def run_serve(args: argparse.Namespace, extra: list[str]) -> int:
-    """Build the engine config and runtime from the settings and serve the app with uvicorn."""
+def serving_config(args: argparse.Namespace) -> tuple[list[Any], Any] | None:
+    """The surfaces to serve and the engine config from the settings; None (after saying why)
+    when the surfaces' configuration is invalid. Shared by ``serve`` and ``serve --workers``."""
     from questline import surfaces
-    from questline.engine import EngineConfig, create_runtime
-    from questline.http import create_app
+    from questline.engine import EngineConfig
 
-    _configure_logging(args.log_level)
-    if args.workers > 1:
-        from questline.workers import run_workers
-
-        return run_workers(args, SERVE_OPTIONS)
     if args.demo:
         # Surfaces read QUESTLINE_DEMO (demo catalogs, built-in demo secrets with a warning).
         os.environ["QUESTLINE_DEMO"] = "1"
@@ -199,7 +194,7 @@ def run_serve(args: argparse.Namespace, extra: list[str]) -> int:
         served = surfaces.load_surfaces()
     except surfaces.SurfaceConfigError as exc:
         print(f"questline: {exc}", file=sys.stderr)
-        return 2
+        return None
     config = EngineConfig(
         actor_classes=surfaces.actor_classes(served),
         shards=args.shards,
@@ -209,6 +204,24 @@ def run_serve(args: argparse.Namespace, extra: list[str]) -> int:
         max_resident=args.max_resident,
         ray_address=args.ray_address,
     )
+    return served, config
+
+
+def run_serve(args: argparse.Namespace, extra: list[str]) -> int:
+    """Build the engine config and runtime from the settings and serve the app with uvicorn."""
+    from questline import surfaces
+    from questline.engine import create_runtime
+    from questline.http import create_app
+
+    _configure_logging(args.log_level)
+    if args.workers > 1:
+        from questline.workers import run_workers
+
+        return run_workers(args, SERVE_OPTIONS)
+    setup = serving_config(args)
+    if setup is None:
+        return 2
+    served, config = setup
     try:
         runtime = create_runtime(args.runtime, config)
     except ModuleNotFoundError as exc:

@@ -113,26 +113,16 @@ def child_argv(args: argparse.Namespace, options: Sequence[object], *, port: int
 
 def run_workers(args: argparse.Namespace, options: Sequence[object]) -> int:
     """Start the Ray shards here, then ``args.workers`` front doors joined to them; wait; stop all."""
-    from questline import surfaces
-    from questline.engine import EngineConfig, create_runtime
+    from questline.cli import serving_config
+    from questline.engine import create_runtime
 
     if args.runtime != "ray":
         print(f"questline: {LOCAL_REFUSAL.format(n=args.workers)}", file=sys.stderr)
         return 2
-    if args.demo:
-        os.environ["QUESTLINE_DEMO"] = "1"
-    if args.catalog is not None:
-        os.environ["QUESTLINE_CATALOG"] = str(args.catalog)
-    try:
-        served = surfaces.load_surfaces()
-    except surfaces.SurfaceConfigError as exc:
-        print(f"questline: {exc}", file=sys.stderr)
+    setup = serving_config(args)
+    if setup is None:
         return 2
-    config = EngineConfig(
-        actor_classes=surfaces.actor_classes(served), shards=args.shards, data_dir=args.data_dir,
-        durability=args.durability, snapshot_interval=args.snapshot_interval,
-        max_resident=args.max_resident, ray_address=args.ray_address,
-    )
+    _, config = setup
     try:
         runtime = create_runtime("ray", config)
     except ModuleNotFoundError as exc:
