@@ -353,7 +353,8 @@ async def run_stream_worker(
                     if len(post_samples) < MAX_SAMPLES:
                         post_samples.append(f"{key}: {body[:300].decode('utf-8', 'replace')}")
         finally:
-            mine_done.set_result(None)
+            if not mine_done.done():  # cancelled at the drain deadline: already settled
+                mine_done.set_result(None)
 
     async def producer() -> None:
         share = spec.rate * len(users) / all_users
