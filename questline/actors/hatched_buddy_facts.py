@@ -11,10 +11,9 @@ appended in time order), so a recent range costs the recent rows only.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from questline.engine.actor import Storage
+from questline.actors.hatched_buddy_host import BuddyHost
 
 
 def _ms(stamp: str | None) -> int | None:
@@ -24,13 +23,8 @@ def _ms(stamp: str | None) -> int | None:
     return round(dt.datetime.fromisoformat(stamp).timestamp() * 1000)
 
 
-class FactsTurns:
+class FactsTurns(BuddyHost):
     """The read-only ``analytics_facts`` turn of a buddy."""
-
-    if TYPE_CHECKING:  # provided by BuddyActor / Actor
-        storage: Storage
-
-        def _buddy(self) -> dict[str, Any]: ...
 
     def analytics_facts(self, start_ms: int, end_ms: int) -> dict[str, Any]:
         buddy = self._buddy()

@@ -12,8 +12,9 @@ later catalog edit or delete never changes what a buddy owns or wears.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from questline.actors.hatched_buddy_host import BuddyHost
 from questline.actors.hatched_market import market_address
 from questline.rules.hatched_errors import HatchedError
 from questline.rules.hatched_market import (
@@ -25,28 +26,9 @@ from questline.rules.hatched_market import (
 )
 from questline.rules.hatched_models import iso_ms
 
-if TYPE_CHECKING:
-    from questline.engine import Address
-    from questline.engine.actor import Storage
 
-
-class ItemTurns:
+class ItemTurns(BuddyHost):
     """Purchase, unlock and equip turns of a buddy."""
-
-    if TYPE_CHECKING:  # provided by BuddyActor / Actor
-        storage: Storage
-        key: str
-
-        def now(self) -> int: ...
-        async def call(self, address: Address, method: str, *args: Any) -> Any: ...
-        def _buddy(self) -> dict[str, Any]: ...
-        def _active(self) -> dict[str, Any]: ...
-        def _save(self, buddy: dict[str, Any]) -> dict[str, Any]: ...
-        def _remembered(self, idempotency_key: str | None, request: dict[str, Any]) -> dict[str, Any] | None: ...
-        def _remember(self, idempotency_key: str | None, request: dict[str, Any],
-                      response: dict[str, Any]) -> None: ...
-        def _append_ledger(self, currency: str, delta: int, balance_after: int, reason: str, source: str,
-                           ref: str | None) -> dict[str, Any]: ...
 
     # -- state the checks read ----------------------------------------------------------
     def _owned(self) -> dict[str, dict[str, Any]]:

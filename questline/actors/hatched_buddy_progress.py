@@ -15,10 +15,11 @@ evolve operation id) and ``evolve_done:<op id>`` (an evolve's remembered result)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
+from questline.actors.hatched_buddy_host import BuddyHost
 from questline.rules.hatched import evolution_readiness
 from questline.rules.hatched_errors import HatchedError
 from questline.rules.hatched_models import iso_ms
@@ -37,30 +38,9 @@ from questline.rules.hatched_progression import (
     token_wallet,
 )
 
-if TYPE_CHECKING:
-    from questline.engine.actor import Storage
-    from questline.rules.hatched import ProgressState
-    from questline.rules.hatched_models import ConfigContent
 
-
-class ProgressionTurns:
+class ProgressionTurns(BuddyHost):
     """Skills, badges, tokens, evolution and gate turns of a buddy."""
-
-    if TYPE_CHECKING:  # provided by BuddyActor / Actor
-        storage: Storage
-        key: str
-
-        def now(self) -> int: ...
-        def _buddy(self) -> dict[str, Any]: ...
-        def _active(self) -> dict[str, Any]: ...
-        def _save(self, buddy: dict[str, Any]) -> dict[str, Any]: ...
-        def _remembered(self, idempotency_key: str | None, request: dict[str, Any]) -> dict[str, Any] | None: ...
-        def _remember(self, idempotency_key: str | None, request: dict[str, Any],
-                      response: dict[str, Any]) -> None: ...
-        def _append_ledger(self, currency: str, delta: int, balance_after: int, reason: str, source: str,
-                           ref: str | None) -> dict[str, Any]: ...
-        def _config(self, buddy: dict[str, Any]) -> ConfigContent: ...
-        def _progress(self, buddy: dict[str, Any]) -> ProgressState: ...
 
     # -- badges ------------------------------------------------------------------------
     def _note_badges(self, keys: list[str], source: str, ref: str | None, reason: str = "") -> None:

@@ -8,10 +8,11 @@ queue of at most ``max_queue``) for a slot, and otherwise gets an immediate
 503 with ``Retry-After`` in its surface's error format. Nothing it refuses has
 reached a surface, so nothing was changed and retrying is safe.
 
-A request holds its slot until its response starts: a Server-Sent Events
-stream stops counting once its headers are out, so streams do not starve
-requests (their number is bounded by the slow-client limits, not here).
-Liveness and readiness probes are never refused.
+A request holds its slot until its response starts. Opening a Server-Sent
+Events stream (``GET`` with ``Accept: text/event-stream``) is not counted at
+all: reconnect bursts must not be shed, and the number of open streams is
+bounded by the slow-client limits, not here. Liveness and readiness probes are
+never refused.
 
 Settings come from the environment (``QUESTLINE_MAX_INFLIGHT``,
 ``QUESTLINE_ADMISSION_WAIT``) so operators can tune them without a new flag.
@@ -50,6 +51,19 @@ def _env_number(name: str, default: float, environ: Mapping[str, str]) -> float:
     return value
 
 
+def _opens_a_stream(scope: Scope) -> bool:
+    """A ``GET`` asking for ``text/event-stream``: opening a stream is one short read of
+    the hub, and reconnecting clients arrive in bursts (a deploy, a network blip) that
+    must not be shed as if they were writes; open streams are bounded by the
+    slow-client limits instead."""
+    if scope.get("method") != "GET":
+        return False
+    for name, value in scope.get("headers") or ():
+        if name == b"accept":
+            return b"text/event-stream" in value
+    return False
+
+
 class AdmissionMiddleware:
     """Admit at most ``max_inflight`` concurrent requests; refuse quickly past a short wait."""
 
@@ -75,7 +89,7 @@ class AdmissionMiddleware:
         self.admitted = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") in EXEMPT_PATHS:
+        if scope["type"] != "http" or scope.get("path") in EXEMPT_PATHS or _opens_a_stream(scope):
             await self.app(scope, receive, send)
             return
         if not await self._acquire():
