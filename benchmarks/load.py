@@ -67,6 +67,29 @@ LOOP_LAG_SATURATED_MS = 25.0  # p99 lag of a 10 ms timer in the client loop
 MAX_ERROR_SAMPLES = 5
 
 
+
+async def window_probe(
+    ms: float, end: float, cpu: list[float], loop_lag: Any, progress: Callable[[], tuple[int, int]],
+    report: Callable[[int, int], None],
+) -> None:
+    """Until ``end``: the worker's loop lag (timer overshoot) and CPU over the measured window
+    ``[ms, end)`` into ``loop_lag`` / ``cpu``, and ``report(ok, errors)`` of ``progress()``
+    every tick for the harness's progress bar. One probe for every load shape."""
+    monotonic = time.monotonic
+    started = False
+    while True:
+        before = monotonic()
+        if before >= end and started:
+            cpu[1] = time.process_time()
+            return
+        if before >= ms and not started:
+            cpu[0] = time.process_time()
+            started = True
+        await asyncio.sleep(LOOP_PROBE_INTERVAL)
+        if ms <= before < end:
+            loop_lag.record(int((monotonic() - before - LOOP_PROBE_INTERVAL) * 1_000_000 + 0.5))
+        report(*progress())
+
 class LoadError(Exception):
     """The load phase could not run (connection refused, a worker crashed, ...)."""
 
@@ -315,23 +338,12 @@ async def run_worker(
     monotonic = time.monotonic
     await asyncio.sleep(max(0.0, t0 - monotonic()))
 
-    async def probe() -> None:
-        """Loop lag, CPU over the window, and progress for the harness's bar."""
-        cpu_started = False
-        while True:
-            before = monotonic()
-            if before >= end and cpu_started:
-                cpu[1] = time.process_time()
-                return
-            if before >= ms and not cpu_started:
-                cpu[0] = time.process_time()
-                cpu_started = True
-            await asyncio.sleep(LOOP_PROBE_INTERVAL)
-            after = monotonic()
-            if ms <= before < end:
-                loop_lag.record(int((after - before - LOOP_PROBE_INTERVAL) * 1_000_000 + 0.5))
-            progress[2 * index] = rec.done_total - rec.errors_total
-            progress[2 * index + 1] = rec.errors_total
+    def report(ok: int, errors: int) -> None:
+        progress[2 * index], progress[2 * index + 1] = ok, errors
+
+    def probe() -> Awaitable[None]:
+        return window_probe(ms, end, cpu, loop_lag, lambda: (rec.done_total - rec.errors_total, rec.errors_total),
+                            report)
 
     async def closed_conn(conn: Connection) -> None:
         while True:

@@ -32,7 +32,7 @@ import msgspec
 
 from benchmarks.client import Connection, HTTPError, encode_request, parse_url
 from benchmarks.histogram import Histogram
-from benchmarks.load import LOOP_PROBE_INTERVAL, LoadError, WorkerResult, _Recorder, share
+from benchmarks.load import LoadError, WorkerResult, _Recorder, share, window_probe
 from benchmarks.questkit_wire import EventEncoder
 from benchmarks.streams import _Stream, open_stream
 
@@ -188,21 +188,13 @@ async def run_mixed_worker(
             if status == 0:
                 await asyncio.sleep(0.05)  # do not spin on a refused connection
 
-    async def probe() -> None:
-        started = False
-        while True:
-            before = monotonic()
-            if before >= end and started:
-                cpu[1] = time.process_time()
-                return
-            if before >= ms and not started:
-                cpu[0] = time.process_time()
-                started = True
-            await asyncio.sleep(LOOP_PROBE_INTERVAL)
-            if ms <= before < end:
-                loop_lag.record(int((monotonic() - before - LOOP_PROBE_INTERVAL) * 1_000_000 + 0.5))
-            progress[2 * index] = sum(r.done_total - r.errors_total for r in recs.values())
-            progress[2 * index + 1] = sum(r.errors_total for r in recs.values())
+    def report(ok: int, errors: int) -> None:
+        progress[2 * index], progress[2 * index + 1] = ok, errors
+
+    def probe() -> Awaitable[None]:
+        return window_probe(ms, end, cpu, loop_lag, lambda: (
+            sum(r.done_total - r.errors_total for r in recs.values()), sum(r.errors_total for r in recs.values())),
+            report)
 
     probe_task = asyncio.create_task(probe())
     tasks = [asyncio.create_task(lane(c)) for c in conns]

@@ -34,7 +34,7 @@ import msgspec
 
 from benchmarks.client import Connection, Endpoint, HTTPError, encode_request, parse_url
 from benchmarks.histogram import Histogram
-from benchmarks.load import LOOP_PROBE_INTERVAL, MIN_SLEEP, LoadError, Schedule
+from benchmarks.load import MIN_SLEEP, LoadError, Schedule, window_probe
 from benchmarks.questkit_wire import EventEncoder
 
 OPEN_CONCURRENCY = 200  # streams being opened at once
@@ -375,21 +375,11 @@ async def run_stream_worker(
             task.add_done_callback(inflight.discard)
             k += 1
 
-    async def probe() -> None:
-        started = False
-        while True:
-            before = monotonic()
-            if before >= end and started:
-                cpu[1] = time.process_time()
-                return
-            if before >= ms and not started:
-                cpu[0] = time.process_time()
-                started = True
-            await asyncio.sleep(LOOP_PROBE_INTERVAL)
-            if ms <= before < end:
-                loop_lag.record(int((monotonic() - before - LOOP_PROBE_INTERVAL) * 1_000_000 + 0.5))
-            progress[2 * index] = counters["ok_total"]
-            progress[2 * index + 1] = counters["err_total"]
+    def report(ok: int, errors: int) -> None:
+        progress[2 * index], progress[2 * index + 1] = ok, errors
+
+    def probe() -> Awaitable[None]:
+        return window_probe(ms, end, cpu, loop_lag, lambda: (counters["ok_total"], counters["err_total"]), report)
 
     probe_task = asyncio.create_task(probe())
     await producer()
