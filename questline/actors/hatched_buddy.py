@@ -23,6 +23,7 @@ from questline.rules.hatched_errors import HatchedError, not_found
 from questline.rules.hatched_models import ConfigContent, content_from_builtins, iso_ms
 
 LEDGER_PAGE_MAX = 100
+STATE_UPDATES_KEPT = 16  # buddy states a widget stream can resume from
 
 
 def buddy_address(customer_id: str, buddy_id: str) -> Address:
@@ -70,8 +71,9 @@ class BuddyActor(ProgressionTurns, ItemTurns, FactsTurns, Actor):
         buddy["updated_at"] = self.now()
         self.storage.put("buddy", buddy)
         view = self._view(buddy)
-        # Live widgets: the hub gets the new state only once this turn commits (tell).
-        self.tell(buddy_hub(self.key), "publish", [{"event": "buddy", "data": view}])
+        # Live widgets: the hub gets the new state only once this turn commits (tell). Each
+        # update is the whole state, so the hub keeps only the newest few for resumes.
+        self.tell(buddy_hub(self.key), "publish", [{"event": "buddy", "data": view}], STATE_UPDATES_KEPT)
         return view
 
     @staticmethod

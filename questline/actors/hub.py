@@ -29,8 +29,14 @@ def _entry_key(seq: int) -> str:
 class HubActor(Actor):
     kind = "hub"
 
-    def publish(self, updates: list[dict[str, Any]]) -> int:
-        """Append updates (each ``{"event": str, "data": ...}``) in order; returns the last sequence id."""
+    def publish(self, updates: list[dict[str, Any]], retain: int | None = None) -> int:
+        """Append updates (each ``{"event": str, "data": ...}``) in order; returns the last sequence id.
+
+        ``retain`` lowers the buffer bound for this stream (at most ``BUFFER_SIZE``): a
+        stream of whole states (each update supersedes the last) needs only the few
+        newest for a quick resume, and a resume from before them gets ``reset``.
+        """
+        bound = BUFFER_SIZE if retain is None else max(1, min(retain, BUFFER_SIZE))
         seq: int = self.storage.get("seq", 0)
         first: int = self.storage.get("first", 1)
         now = self.now()
@@ -40,7 +46,7 @@ class HubActor(Actor):
             self.storage.put(_entry_key(seq), item)
             self.emit(item)
         # Trim to the bound: by count, then by age.
-        while first <= seq and (seq - first + 1 > BUFFER_SIZE):
+        while first <= seq and (seq - first + 1 > bound):
             self.storage.delete(_entry_key(first))
             first += 1
         while first <= seq:

@@ -38,6 +38,16 @@ async def test_gap_older_than_buffer_is_a_reset(make_runtime, runtime_name):
     assert [m["seq"] for m in tail["items"]] == [total - 2, total - 1, total]
 
 
+async def test_a_state_stream_retains_only_its_newest_updates(make_runtime, runtime_name):
+    rt = await make_runtime(runtime_name, actor_classes=[HubActor])
+    addr = hub_address("t/state")
+    for i in range(1, 11):
+        await rt.call(addr, "publish", [upd(i)], 4)
+    assert [m["seq"] for m in (await rt.call(addr, "replay", 6))["items"]] == [7, 8, 9, 10]
+    assert (await rt.call(addr, "replay", 5))["reset"] is True  # seq 6 is no longer kept
+    assert await rt.call(addr, "publish", [upd(11)], 10_000) == 11  # never above BUFFER_SIZE
+
+
 async def test_watchers_get_published_items_with_their_sequence(make_runtime, runtime_name):
     rt = await make_runtime(runtime_name, actor_classes=[HubActor])
     addr = hub_address("t/u3")
