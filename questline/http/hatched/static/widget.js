@@ -275,10 +275,12 @@
 
   function refresh() {
     // One refresh at a time; a change during a refresh triggers exactly one more.
+    if (state.ended) return Promise.resolve();
     if (refreshing) { refreshAgain = true; return refreshing; }
     refreshing = loadState().then(function () {
       return Promise.all([loadBadges(), loadMarket()]);
     }).then(function () {
+      if (state.ended) return;  // the session ended while this refresh was in flight
       render();
       frame.setAttribute("data-state", "ready");
     }).catch(fail).then(function () {
