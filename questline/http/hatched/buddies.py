@@ -15,6 +15,7 @@ from questline.http.hatched.auth import require_read, require_write, runtime_of
 from questline.http.hatched.conventions import (
     decode_cursor,
     encode_cursor,
+    idempotency_key,
     json,
     page_params,
     paginate_page,
@@ -91,20 +92,12 @@ async def buddy_art(request: Request) -> Response:
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=60"})
 
 
-def _idempotency_key(request: Request, body: CoinsBody) -> str | None:
-    header = request.headers.get("idempotency-key")
-    if header and body.idempotency_key and header != body.idempotency_key:
-        raise HatchedError(400, "validation_error", "Idempotency-Key header and idempotency_key differ.",
-                           {"errors": ["Idempotency-Key header and idempotency_key differ"]})
-    return body.idempotency_key or header or None
-
-
 @endpoint
 async def earn_coins(request: Request) -> Response:
     runtime, customer_id, buddy_id = await _buddy(request, write=True)
     body = await read_body(request, CoinsBody)
     result = await runtime.call(buddy_address(customer_id, buddy_id), "change_coins", body.amount,
-                                body.reason or "manual_earn", "manual", _idempotency_key(request, body))
+                                body.reason or "manual_earn", "manual", idempotency_key(request, body.idempotency_key))
     return json(result)
 
 
@@ -113,7 +106,7 @@ async def spend_coins(request: Request) -> Response:
     runtime, customer_id, buddy_id = await _buddy(request, write=True)
     body = await read_body(request, CoinsBody)
     result = await runtime.call(buddy_address(customer_id, buddy_id), "change_coins", -body.amount,
-                                body.reason or "manual_spend", "manual", _idempotency_key(request, body))
+                                body.reason or "manual_spend", "manual", idempotency_key(request, body.idempotency_key))
     return json(result)
 
 

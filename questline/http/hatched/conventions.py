@@ -73,6 +73,16 @@ async def read_body(request: Request, type: type[T]) -> T:
     return decode_body(await request.body(), type)
 
 
+def idempotency_key(request: Request, body_key: str | None) -> str | None:
+    """The write's idempotency key: the body's ``idempotency_key`` or the ``Idempotency-Key``
+    header (both allowed, but then they must agree)."""
+    header = request.headers.get("idempotency-key")
+    if header and body_key and header != body_key:
+        message = "Idempotency-Key header and idempotency_key differ."
+        raise HatchedError(400, "validation_error", message, {"errors": [message]})
+    return body_key or header or None
+
+
 def json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON response from Structs, dicts or lists (msgspec encodes both)."""
     return Response(_encoder.encode(data), status_code=status, media_type="application/json", headers=headers)

@@ -84,7 +84,22 @@ async def hatch_egg(request: Request) -> Response:
     pending_ms, processing_ms = settings.operation_delays_ms()
     op = await runtime.call(customer, "hatch_egg", path_param(request, "id"), pending_ms, processing_ms,
                             get_request_id(request.scope))
-    return json({"accepted": True, "operation_id": op["operation_id"], "status": op["status"]}, 202)
+    return accepted(op)
+
+
+async def start_buddy_operation(request: Request, customer_id: str, op_type: str, buddy_id: str,
+                                payload: dict[str, Any]) -> dict[str, Any]:
+    """Start an evolve / equip_item operation on a buddy (the buddy's ``run_<type>`` turn runs it)
+    with the configured delays, remembering the request that started it for its webhooks."""
+    pending_ms, processing_ms = settings.operation_delays_ms()
+    return await runtime_of(request).call(customer_address(customer_id), "start_buddy_operation", op_type,
+                                          buddy_id, payload, pending_ms, processing_ms,
+                                          get_request_id(request.scope))
+
+
+def accepted(op: dict[str, Any], **extra: Any) -> Response:
+    """202 ``{accepted, operation_id, status}``: poll ``GET /operations/{id}``."""
+    return json({"accepted": True, "operation_id": op["operation_id"], "status": op["status"], **extra}, 202)
 
 
 @endpoint

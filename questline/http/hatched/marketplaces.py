@@ -16,11 +16,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from questline.actors.hatched_buddy import buddy_address
-from questline.actors.hatched_customer import customer_address
 from questline.actors.hatched_market import market_address
-from questline.http.hatched import settings
 from questline.http.hatched.auth import require_read, require_write, runtime_of
 from questline.http.hatched.conventions import (
+    idempotency_key,
     json,
     page_params,
     paginate_page,
@@ -29,8 +28,8 @@ from questline.http.hatched.conventions import (
     read_body,
     validation_message,
 )
+from questline.http.hatched.eggs import accepted, start_buddy_operation
 from questline.http.hatched.errors import endpoint
-from questline.http.middleware import get_request_id
 from questline.rules.hatched_errors import HatchedError
 from questline.rules.hatched_market import (
     SLOTS,
@@ -230,13 +229,6 @@ async def upload_image(request: Request) -> Response:
 
 
 # -- buddy side --------------------------------------------------------------------------------
-def _idempotency_key(request: Request, body_key: str | None) -> str | None:
-    header = request.headers.get("idempotency-key")
-    if header and body_key and header != body_key:
-        raise _invalid("Idempotency-Key header and idempotency_key differ.")
-    return body_key or header or None
-
-
 async def _buddy(request: Request, write: bool, permission: str = "marketplace:read") -> tuple[Any, Any]:
     principal = await (require_write(request) if write else require_read(request, permission))
     return runtime_of(request), buddy_address(principal.customer_id, path_param(request, "id"))
@@ -247,7 +239,7 @@ async def purchase_item(request: Request) -> Response:
     runtime, buddy = await _buddy(request, write=True)
     body = await read_body(request, PurchaseBody)
     return json(await runtime.call(buddy, "purchase", body.item_id, body.marketplace_id,
-                                   _idempotency_key(request, body.idempotency_key)))
+                                   idempotency_key(request, body.idempotency_key)))
 
 
 @endpoint
@@ -255,7 +247,7 @@ async def unlock_item(request: Request) -> Response:
     runtime, buddy = await _buddy(request, write=True)
     body = await read_body(request, UnlockBody)
     return json(await runtime.call(buddy, "unlock_item", body.item_id, body.marketplace_id, body.reason,
-                                   _idempotency_key(request, body.idempotency_key)))
+                                   idempotency_key(request, body.idempotency_key)))
 
 
 @endpoint
@@ -282,11 +274,9 @@ async def patch_equipped(request: Request) -> Response:
     buddy_id = path_param(request, "id")
     checked = await runtime.call(buddy_address(principal.customer_id, buddy_id), "check_equip",
                                  body.equip, body.unequip)
-    pending_ms, processing_ms = settings.operation_delays_ms()
-    op = await runtime.call(customer_address(principal.customer_id), "start_buddy_operation", "equip_item",
-                            buddy_id, {"equip": checked["equip"], "unequip": checked["unequip"]},
-                            pending_ms, processing_ms, get_request_id(request.scope))
-    return json({"accepted": True, "operation_id": op["operation_id"], "status": op["status"]}, 202)
+    op = await start_buddy_operation(request, principal.customer_id, "equip_item", buddy_id,
+                                     {"equip": checked["equip"], "unequip": checked["unequip"]})
+    return accepted(op)
 
 
 def routes() -> list[BaseRoute]:

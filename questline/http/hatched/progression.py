@@ -28,17 +28,17 @@ from questline.actors.hatched_buddy import buddy_address
 from questline.actors.hatched_customer import customer_address
 from questline.actors.hatched_events import user_address
 from questline.engine import Address, Runtime
-from questline.http.hatched import settings
 from questline.http.hatched.auth import require_read, require_write, runtime_of
 from questline.http.hatched.conventions import (
+    idempotency_key,
     json,
     page_params,
     paginate_page,
     path_param,
     read_body,
 )
+from questline.http.hatched.eggs import accepted, start_buddy_operation
 from questline.http.hatched.errors import endpoint
-from questline.http.middleware import get_request_id
 from questline.rules.hatched import Readiness
 from questline.rules.hatched_errors import HatchedError, not_found
 from questline.rules.hatched_models import Key, Strict, TokenKey
@@ -86,14 +86,6 @@ async def _buddy(request: Request, write: bool, permission: str = "buddies:read"
                                                                      path_param(request, param))
 
 
-def _idempotency_key(request: Request, from_body: str | None) -> str | None:
-    header = request.headers.get("idempotency-key")
-    if header and from_body and header != from_body:
-        raise HatchedError(400, "validation_error", "Idempotency-Key header and idempotency_key differ.",
-                           {"errors": ["Idempotency-Key header and idempotency_key differ"]})
-    return from_body or header or None
-
-
 # -- skills and badges -----------------------------------------------------------------
 @endpoint
 async def update_skills(request: Request) -> Response:
@@ -130,7 +122,7 @@ async def change_tokens(request: Request) -> Response:
     delta = body.amount if body.action == "earn" else -body.amount
     reason = body.reason or f"manual_{body.action}"
     return json(await runtime.call(buddy, "change_tokens", body.token_key, delta, reason, "manual",
-                                   _idempotency_key(request, body.idempotency_key)))
+                                   idempotency_key(request, body.idempotency_key)))
 
 
 # -- evolution -----------------------------------------------------------------------------
@@ -149,17 +141,13 @@ async def evolve(request: Request) -> Response:
     if check["pending_operation_id"]:
         op = await runtime.call(customer, "get_operation", check["pending_operation_id"])
         if operation_open(op["status"]):
-            return json({"accepted": True, "operation_id": op["operation_id"], "status": op["status"],
-                         "in_progress": True}, 202)
+            return accepted(op, in_progress=True)
     readiness = msgspec.convert(check["readiness"], Readiness)
     ensure_ready(readiness)
-    pending_ms, processing_ms = settings.operation_delays_ms()
-    op = await runtime.call(customer, "start_buddy_operation", "evolve", path_param(request, "buddy_id"),
-                            {"from_stage": readiness.current_stage, "to_stage": readiness.next_stage},
-                            pending_ms, processing_ms, get_request_id(request.scope))
+    op = await start_buddy_operation(request, customer_id, "evolve", path_param(request, "buddy_id"),
+                                     {"from_stage": readiness.current_stage, "to_stage": readiness.next_stage})
     await runtime.call(buddy, "note_evolve_operation", op["operation_id"])
-    return json({"accepted": True, "operation_id": op["operation_id"], "status": op["status"],
-                 "in_progress": False}, 202)
+    return accepted(op, in_progress=False)
 
 
 @endpoint

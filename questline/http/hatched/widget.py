@@ -37,12 +37,11 @@ from questline.actors.hatched_market import market_address
 from questline.actors.hatched_widget import buddy_hub, session_address, widget_stats_address
 from questline.engine import Address, Runtime
 from questline.engine.feeds import Watch
-from questline.http.hatched import settings
 from questline.http.hatched.auth import runtime_of
-from questline.http.hatched.conventions import json, path_param, read_body
+from questline.http.hatched.conventions import idempotency_key, json, path_param, read_body
+from questline.http.hatched.eggs import accepted, start_buddy_operation
 from questline.http.hatched.errors import endpoint
 from questline.http.hatched.widget_sessions import embed_signing_key
-from questline.http.middleware import get_request_id
 from questline.http.sse import hub_stream
 from questline.rules.hatched_art import buddy_svg
 from questline.rules.hatched_errors import HatchedError
@@ -264,21 +263,13 @@ async def item_art(request: Request) -> Response:
 
 
 # -- writes ----------------------------------------------------------------------------------------------
-def _idempotency_key(request: Request, body_key: str | None) -> str | None:
-    header = request.headers.get("idempotency-key")
-    if header and body_key and header != body_key:
-        message = "Idempotency-Key header and idempotency_key differ."
-        raise HatchedError(400, "validation_error", message, {"errors": [message]})
-    return body_key or header or None
-
-
 @endpoint
 async def purchase(request: Request) -> Response:
     """The buddy's purchase turn: check, debit, ledger and grant in one turn."""
     who = await widget_principal(request, "marketplace:purchase")
     body = await read_body(request, PurchaseBody)
     result = await runtime_of(request).call(who.buddy, "purchase", body.item_id, body.marketplace_id,
-                                            _idempotency_key(request, body.idempotency_key))
+                                            idempotency_key(request, body.idempotency_key))
     return json(result)
 
 
@@ -292,11 +283,9 @@ async def equip(request: Request) -> Response:
         raise HatchedError(400, "validation_error", message, {"errors": [message]})
     runtime = runtime_of(request)
     checked = await runtime.call(who.buddy, "check_equip", body.equip, body.unequip)
-    pending_ms, processing_ms = settings.operation_delays_ms()
-    op = await runtime.call(customer_address(who.customer_id), "start_buddy_operation", "equip_item",
-                            who.buddy_id, {"equip": checked["equip"], "unequip": checked["unequip"]},
-                            pending_ms, processing_ms, get_request_id(request.scope))
-    return json({"accepted": True, "operation_id": op["operation_id"], "status": op["status"]}, 202)
+    op = await start_buddy_operation(request, who.customer_id, "equip_item", who.buddy_id,
+                                     {"equip": checked["equip"], "unequip": checked["unequip"]})
+    return accepted(op)
 
 
 # -- what questline does not have: said plainly ---------------------------------------------------------
