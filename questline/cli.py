@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 
 from questline import __version__
+from questline.engine.gc_policy import tune_for_serving
 
 if TYPE_CHECKING:
     from questline.engine import Runtime
@@ -290,6 +291,7 @@ class BannerServer(uvicorn.Server):
         await super().startup(sockets=sockets)
         if not self.started or not getattr(self, "servers", None):
             return
+        tune_for_serving()  # after the lifespan: runtime, catalogs and routes are built
         host, port = self.servers[0].sockets[0].getsockname()[:2]
         if ":" in host:  # IPv6 literal
             host = f"[{host}]"

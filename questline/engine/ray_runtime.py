@@ -163,11 +163,13 @@ class ShardActor:
         async with self._opening:
             if self.host is not None:
                 return
+            from questline.engine.gc_policy import tune_for_serving
             from questline.engine.local import build_shard
 
             host = build_shard(self.shard, self.config, self._route)
             await host.start()
             self.host = host
+            tune_for_serving()  # this process hosts the shard's actors for its whole life
 
     async def _route(self, address: Address, method: str, args: tuple) -> Any:
         """Actor-to-actor messages: same shard stays local, others go through batched links."""

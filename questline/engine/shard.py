@@ -45,6 +45,9 @@ _ALARM_MESSAGE = "__alarm__"
 _EMIT = "__emit__"  # marks an outbox entry holding this turn's emitted items
 _ALARM_RETRY_MS = 1000
 _YIELD_EVERY = 64
+# Periodic snapshots are spread over commits, this many per commit: snapshotting every
+# dirty actor at once would stall the loop (encoding thousands of states) every interval.
+SNAPSHOTS_PER_COMMIT = 128
 
 
 def wall_clock_ms() -> int:
@@ -55,7 +58,7 @@ class _Activation:
     """One resident actor: its instance, storage, mailbox and bookkeeping."""
 
     __slots__ = ("address", "actor_id", "cls", "storage", "actor", "mailbox", "running",
-                 "alive", "dirty", "last_seq")
+                 "alive", "dirty", "snapshot_due", "last_seq")
 
     def __init__(self, address: Address, cls: type[Actor]) -> None:
         self.address = address
@@ -67,6 +70,7 @@ class _Activation:
         self.running = False
         self.alive = True
         self.dirty = False  # committed writes not yet covered by a snapshot
+        self.snapshot_due = False  # queued for the next periodic snapshot
         self.last_seq = 0
 
 
@@ -109,6 +113,8 @@ class ShardHost:
         self._committed_seq = 0
         self._journal: list[JournalEntry] = []
         self._snapshots: dict[str, Snapshot] = {}
+        # Actors whose periodic snapshot is due, taken SNAPSHOTS_PER_COMMIT at a time by the writer.
+        self._snapshot_due: deque[_Activation] = deque()
         self._alarm_writes: dict[str, int | None] = {}
         # Snapshots handed to the writer but not yet committed: loads must see them.
         self._snap_inflight: dict[str, Snapshot] = {}
@@ -500,6 +506,7 @@ class ShardHost:
                 self._storage_failed(exc)
 
     async def _flush_once(self) -> None:
+        self._take_due_snapshots(SNAPSHOTS_PER_COMMIT)
         if not (self._journal or self._snapshots or self._alarm_writes):
             return
         journal, self._journal = self._journal, []
@@ -540,6 +547,7 @@ class ShardHost:
                 fut.set_exception(err)
         self._journal.clear()
         self._snapshots.clear()
+        self._snapshot_due.clear()
         self._alarm_writes.clear()
         for act in self._acts.values():
             act.alive = False
@@ -550,18 +558,38 @@ class ShardHost:
     async def _snapshot_loop(self) -> None:
         while True:
             await asyncio.sleep(self.snapshot_interval)
-            self._take_snapshot()
+            self._queue_snapshots()
 
-    def _take_snapshot(self) -> None:
-        """Snapshot every dirty resident actor (each snapshot retires that actor's journal rows).
-
-        Runs between turns, so the state of every actor is consistent with the
-        journal up to ``self._seq``; evicted actors were snapshotted on eviction.
-        """
+    def _queue_snapshots(self) -> None:
+        """Mark every dirty resident actor due; the writer snapshots them a batch per commit."""
         for act in self._acts.values():
-            if act.dirty and act.storage is not None:
+            if act.dirty and not act.snapshot_due:
+                act.snapshot_due = True
+                self._snapshot_due.append(act)
+        if self._snapshot_due:
+            self._work.set()
+
+    def _take_due_snapshots(self, budget: int) -> None:
+        """Snapshot up to ``budget`` due actors now (each retires that actor's journal rows).
+
+        Runs between turns, so each state is consistent with the journal up to its
+        ``last_seq``. Actors evicted meanwhile were snapshotted on eviction.
+        """
+        due = self._snapshot_due
+        while due and budget > 0:
+            act = due.popleft()
+            act.snapshot_due = False
+            if act.dirty and act.storage is not None and self._acts.get(act.actor_id) is act:
                 self._snapshots[act.actor_id] = Snapshot(act.actor_id, act.last_seq, dict(act.storage.committed))
                 act.dirty = False
+                budget -= 1
+        if due:
+            self._work.set()
+
+    def _take_snapshot(self) -> None:
+        """Snapshot every dirty resident actor now, in the next commit (shutdown)."""
+        self._queue_snapshots()
+        self._take_due_snapshots(len(self._snapshot_due))
         self._work.set()
 
     def _evict_idle(self) -> None:

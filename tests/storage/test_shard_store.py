@@ -34,8 +34,7 @@ async def test_recovery_folds_journal_tail_into_snapshot(tmp_path):
     assert a == Snapshot("k:a", 4, {"y": b"\x02"})
     assert b == Snapshot("k:b", 5, {"z": b"\x03"})
     assert await reopened.load_alarms() == [("k:a", 123)]
-    cur = await reopened.db.execute("SELECT COUNT(*) FROM journal")
-    assert (await cur.fetchone())[0] == 0
+    assert await reopened.query("SELECT COUNT(*) FROM journal") == [(0,)]
     await reopened.close()
 
 
@@ -76,8 +75,7 @@ async def test_failed_commit_writes_nothing(tmp_path):
         await store.commit(
             [JournalEntry(2, "k:b", {"x": b"\x01"}), JournalEntry(1, "k:c", {"x": b"\x01"})], [], {"k:b": 5}
         )
-    cur = await store.db.execute("SELECT actor FROM journal ORDER BY seq")
-    assert [r[0] for r in await cur.fetchall()] == ["k:a"]
+    assert await store.query("SELECT actor FROM journal ORDER BY seq") == [("k:a",)]
     assert await store.load_alarms() == []
     await store.close()
 
@@ -101,4 +99,44 @@ async def test_load_many_returns_each_actor_its_own_state_or_fault(tmp_path):
     assert await store.load("k:snap") == many["k:snap"]
     with pytest.raises(CorruptSnapshot):
         await store.load("k:bad")
+    await store.close()
+
+
+async def test_a_lock_held_by_another_process_waits_off_the_event_loop(tmp_path):
+    """Another process holding SQLite's write lock delays the commit, never the event loop."""
+    import asyncio
+    import time
+
+    path = tmp_path / "s.sqlite"
+    store = ShardStore(path)
+    await store.open()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    commit = asyncio.create_task(store.commit([JournalEntry(1, "k:a", {"x": b"\x01"})], [], {}))
+    ticks = 0
+    started = time.monotonic()
+    while time.monotonic() - started < 0.3:  # the loop keeps running while the commit waits
+        await asyncio.sleep(0.01)
+        ticks += 1
+    assert not commit.done()
+    assert ticks >= 10
+    other.execute("COMMIT")
+    other.close()
+    await asyncio.wait_for(commit, 5)
+    assert await store.query("SELECT actor FROM journal") == [("k:a",)]
+    await store.close()
+
+
+async def test_a_lock_held_past_the_busy_timeout_is_a_storage_fault(tmp_path):
+    path = tmp_path / "s.sqlite"
+    store = ShardStore(path, busy_timeout=0.2)
+    await store.open()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(StorageFault, match="locked"):
+        await store.commit([JournalEntry(1, "k:a", {"x": b"\x01"})], [], {})
+    other.execute("ROLLBACK")
+    other.close()
+    await store.commit([JournalEntry(1, "k:a", {"x": b"\x01"})], [], {})  # usable again
+    assert await store.query("SELECT COUNT(*) FROM journal") == [(1,)]
     await store.close()
