@@ -38,6 +38,8 @@ class LocalRuntime(Runtime):
     async def start(self) -> None:
         self.hosts = [build_shard(i, self.config, self._route) for i in range(self.config.shards)]
         for host in self.hosts:
+            host.peer_of = self._host_of
+        for host in self.hosts:
             await host.start()
 
     async def stop(self) -> None:
@@ -45,6 +47,9 @@ class LocalRuntime(Runtime):
         for host in self.hosts:
             await host.stop()
         self.hosts = []
+
+    def _host_of(self, address: Address) -> ShardHost | None:
+        return self.hosts[self.shard_of(address)] if self.hosts else None
 
     async def _route(self, address: Address, method: str, args: tuple) -> Any:
         return await self.call(address, method, *args)

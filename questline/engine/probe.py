@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from questline.engine.actor import Actor
+from questline.engine.address import Address
 
 
 class CounterActor(Actor):
@@ -35,6 +36,12 @@ class CounterActor(Actor):
         await asyncio.sleep(seconds)
         self.storage.put("n", value + amount)
         return value + amount
+
+    def relay(self, target: str, method: str, amounts: list[int]) -> int:
+        """Tell counter ``target`` ``method(amount)`` for each amount, in order (messaging tests)."""
+        for amount in amounts:
+            self.tell(Address(self.kind, target), method, amount)
+        return self.add(len(amounts))
 
     def arm(self, at_ms: int) -> None:
         self.set_alarm(at_ms)

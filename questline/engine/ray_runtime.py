@@ -167,6 +167,7 @@ class ShardActor:
             from questline.engine.local import build_shard
 
             host = build_shard(self.shard, self.config, self._route)
+            host.peer_of = lambda address: host if place(address, self.config.shards) == self.shard else None
             await host.start()
             self.host = host
             tune_for_serving()  # this process hosts the shard's actors for its whole life

@@ -40,6 +40,8 @@ from questline.storage.shard_store import JournalEntry, ShardStore, Snapshot, St
 log = logging.getLogger("questline.engine")
 
 Router = Callable[[Address, str, tuple[Any, ...]], Awaitable[Any]]
+# The host of an address when it lives in this process (None: reach it through the router).
+PeerLookup = Callable[[Address], "ShardHost | None"]
 
 _ALARM_MESSAGE = "__alarm__"
 _EMIT = "__emit__"  # marks an outbox entry holding this turn's emitted items
@@ -52,6 +54,12 @@ SNAPSHOTS_PER_COMMIT = 128
 
 def wall_clock_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _log_failed_tell(address: Address, method: str, fut: asyncio.Future) -> None:
+    exc = None if fut.cancelled() else fut.exception()
+    if exc is not None:
+        log.warning("tell %s.%s to %s failed", address.kind, method, address.key, exc_info=exc)
 
 
 class _Activation:
@@ -101,6 +109,9 @@ class ShardHost:
             for kind, methods in self._methods.items()
         }
         self.router = router
+        # Set by the runtime: tells to actors hosted in this process are submitted directly
+        # (no task, no coroutine per message); the others go through ``router``.
+        self.peer_of: PeerLookup | None = None
         self.strict = durability == "strict"
         self.snapshot_interval = snapshot_interval
         self.max_resident = max_resident
@@ -481,8 +492,16 @@ class ShardHost:
             if method is _EMIT:
                 for item in args:
                     self.feeds.publish(address.id, item)
-            else:
+                continue
+            peer = self.peer_of(address) if self.peer_of is not None else None
+            if peer is None:
                 asyncio.create_task(self._send_out(address, method, args))
+                continue
+            sent = peer.submit(address, method, args)
+            if sent.done():
+                _log_failed_tell(address, method, sent)
+            else:
+                sent.add_done_callback(lambda f, a=address, m=method: _log_failed_tell(a, m, f))
 
     async def _send_out(self, address: Address, method: str, args: tuple) -> None:
         try:
