@@ -25,7 +25,6 @@ Replies are plain dicts: ``{"body": ..., "replay": "hit"?}`` on success,
 
 from __future__ import annotations
 
-import base64
 import os
 import random
 from typing import Any
@@ -78,7 +77,10 @@ RECOMMENDATION_LIMIT = 3
 CATALOG_MISS: dict[str, Any] = {"catalogMiss": True}
 REVOKED: dict[str, Any] = {"error": "unauthorized", "message": "This token has been revoked."}
 
-_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# Two Crockford characters per 10 bits: 13 lookups spell the 26 characters of a ULID.
+_CROCKFORD_PAIRS = tuple(a + b for a in _CROCKFORD for b in _CROCKFORD)
+_PAIR_SHIFTS = tuple(range(120, -1, -10))
 
 
 # Event ids must be unique, not secret: a PRNG seeded from the OS per process is enough.
@@ -88,11 +90,13 @@ _ids = random.Random(os.urandom(16))
 def new_event_id(now_ms: int) -> str:
     """``evt_`` + a ULID (48-bit ms time, 80 random bits): unique and sortable by time.
 
-    Crockford base32 of the 128-bit value: the last 26 characters of the RFC 4648
-    base32 of its 20-byte form, re-lettered (all in C, not a loop per character).
+    Crockford base32 of the 128-bit value in 26 characters (130 bits, so the first
+    character carries the top 3 bits), spelled 10 bits at a time from a table:
+    half the cost of ``base64.b32encode``, which is pure Python.
     """
     value = (now_ms & ((1 << 48) - 1)) << 80 | _ids.getrandbits(80)
-    return "evt_" + base64.b32encode(value.to_bytes(20, "big"))[6:].translate(_TO_CROCKFORD).decode("ascii")
+    pairs = _CROCKFORD_PAIRS
+    return "evt_" + "".join([pairs[(value >> shift) & 1023] for shift in _PAIR_SHIFTS])
 
 
 def _builtins(obj: Any) -> Any:
