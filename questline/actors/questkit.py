@@ -14,14 +14,13 @@ import asyncio
 import time
 from typing import Any
 
-from questline.actors.hub import HubActor
 from questline.actors.questkit_app import QuestKitAppActor
 from questline.actors.questkit_common import app_address, user_address
 from questline.actors.questkit_user import QuestKitUserActor
 from questline.actors.ratelimit import RateLimitActor
 from questline.engine import Actor, Runtime
 
-QUESTKIT_ACTORS: list[type[Actor]] = [QuestKitAppActor, QuestKitUserActor, RateLimitActor, HubActor]
+QUESTKIT_ACTORS: list[type[Actor]] = [QuestKitAppActor, QuestKitUserActor, RateLimitActor]
 
 CATALOG_REFRESH_S = 1.0
 _MISS_RETRIES = 3

@@ -39,13 +39,14 @@ def user_address(app_id: str, user_id: str) -> Address:
     return Address(USER_KIND, f"{app_id}/{user_id}")
 
 
-def hub_stream(app_id: str, user_id: str) -> str:
-    """The hub key of one user's live updates (``GET /v1/sse/updates`` watches it)."""
-    return f"questkit:{app_id}/{user_id}"
-
-
 def hub_of(app_id: str, user_id: str) -> Address:
-    return Address("hub", hub_stream(app_id, user_id))
+    """Where one user's live updates are sequenced (``GET /v1/sse/updates`` watches it).
+
+    The user actor keeps its own update log (:class:`~questline.actors.hub.UpdateLog`):
+    it is the only source of the stream, so frames are durable with the same commit as
+    the change they describe.
+    """
+    return user_address(app_id, user_id)
 
 
 def valid_app_id(app_id: object) -> bool:

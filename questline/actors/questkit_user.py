@@ -31,12 +31,12 @@ from typing import Any
 
 import msgspec
 
+from questline.actors.hub import UpdateLog
 from questline.actors.questkit_common import (
     CATALOGS,
     CompiledCatalog,
     app_address,
     compile_catalog,
-    hub_of,
 )
 from questline.actors.ratelimit import slide
 from questline.engine import Actor
@@ -73,6 +73,7 @@ SWEEP_MS = 60 * 60 * 1000
 # A revoked jti is kept until the token's own expiry; without one, for a full token life.
 REVOCATION_TTL_MS = 60 * 60 * 1000
 RECOMMENDATION_LIMIT = 3
+UPDATES_PREFIX = "u."  # this user's live-update log (UpdateLog keys u.seq, u.first, u.e:<seq>)
 
 CATALOG_MISS: dict[str, Any] = {"catalogMiss": True}
 REVOKED: dict[str, Any] = {"error": "unauthorized", "message": "This token has been revoked."}
@@ -104,7 +105,7 @@ def _builtins(obj: Any) -> Any:
 
 
 def _update(update: SDKUpdate) -> dict[str, Any]:
-    """One hub item: an SSE ``update`` frame carrying the SDKUpdate as JSON-ready builtins."""
+    """One update-log item: an SSE ``update`` frame carrying the SDKUpdate as JSON-ready builtins."""
     return {"event": "update", "data": _builtins(update)}
 
 
@@ -160,9 +161,17 @@ class QuestKitUserActor(Actor):
             self.set_alarm(at_ms)
 
     def _publish(self, updates: list[dict[str, Any]]) -> None:
-        """One hub message per turn, in order, only after the turn commits (``tell``)."""
+        """Sequence the turn's updates in this user's own log; they reach streams after the commit."""
         if updates:
-            self.tell(hub_of(self.app_id, self.user_id), "publish", updates)
+            UpdateLog(self, UPDATES_PREFIX).publish(updates)
+
+    # -- live updates (GET /v1/sse/updates watches this actor) ------------------------------
+    def replay(self, after: int | None) -> dict[str, Any]:
+        """What a stream that last saw ``after`` missed (see :meth:`UpdateLog.replay`)."""
+        return UpdateLog(self, UPDATES_PREFIX).replay(after)
+
+    def head(self) -> int:
+        return UpdateLog(self, UPDATES_PREFIX).head()
 
     # -- catalog loading (the only awaiting method) ---------------------------------------
     async def load_catalog(self, etag: str | None) -> str | None:

@@ -1,7 +1,7 @@
 """``GET /v1/sse/updates``: a QuestKit user's live updates (seed 000).
 
 Frames are ``id: <seq>`` + ``event: update`` + ``data: <SDKUpdate JSON>``, read
-from the user's hub. The SDK reads the stream with ``fetch`` and an
+from the update log the user actor keeps (``hub_of``). The SDK reads the stream with ``fetch`` and an
 ``Authorization`` header; browsers' EventSource cannot set headers, so a
 ``?token=`` query parameter is accepted too. The token is fully checked
 (signature, expiry, revocation) before the stream opens, and the stream ends
