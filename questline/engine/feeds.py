@@ -207,6 +207,8 @@ class FeedClient:
         self._unsubscribe = unsubscribe
         self._poll = poll
         self._watches: dict[str, set[Watch]] = {}
+        # Topics whose subscription is on its way to the shard: later watchers wait for it.
+        self._subscribing: dict[str, asyncio.Future[None]] = {}
         self._loops: dict[int, asyncio.Task] = {}
         self._closed = False
 
@@ -226,12 +228,26 @@ class FeedClient:
         watchers = self._watches.setdefault(topic, set())
         first = not watchers
         watchers.add(watch)
-        if first:
-            try:
-                await self._subscribe(shard, self.sub_id, [topic])
-            except BaseException:
-                await self.unwatch(watch)
-                raise
+        try:
+            if first:
+                registered = self._subscribing[topic] = asyncio.get_running_loop().create_future()
+                try:
+                    await self._subscribe(shard, self.sub_id, [topic])
+                    registered.set_result(None)
+                except BaseException as exc:
+                    registered.set_exception(exc)
+                    registered.exception()  # retrieved: later watchers re-raise it themselves
+                    raise
+                finally:
+                    if self._subscribing.get(topic) is registered:
+                        del self._subscribing[topic]
+            elif (pending := self._subscribing.get(topic)) is not None:
+                # Another watcher's subscription is still in flight: until the shard has it,
+                # this watch could miss items (a remote shard, e.g. Ray).
+                await asyncio.shield(pending)
+        except BaseException:
+            await self.unwatch(watch)
+            raise
         if shard not in self._loops:
             self._loops[shard] = asyncio.create_task(self._poll_loop(shard), name=f"feed-poll-{shard}")
         return watch

@@ -68,3 +68,4 @@ async def test_watch_churn_leaves_no_subscriptions(make_runtime, runtime_name):
     assert rt.feeds.topic_count == 0
     health = await rt.health()
     assert sum(h["feed_topics"] for h in health) == 0
+

@@ -1,0 +1,64 @@
+"""The front-door side of feeds on its own, with a shard whose calls we control."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from questline.engine import Address
+from questline.engine.feeds import FeedClient
+
+TOPIC = Address("engine.broadcast", "a")
+
+
+def client_with(subscribe) -> FeedClient:
+    async def unsubscribe(shard, sub_id, topics):
+        pass
+
+    async def poll(shard, sub_id, wait):
+        await asyncio.sleep(wait)
+        return []
+
+    return FeedClient(1, lambda address: 0, subscribe, unsubscribe, poll)
+
+
+async def test_a_second_watcher_waits_for_the_subscription_in_flight():
+    """The shard registers a topic once per process; a watcher that joins while that call
+    is in flight (a remote shard) returns only once the shard has it."""
+    released = asyncio.Event()
+    registered: list[list[str]] = []
+
+    async def subscribe(shard, sub_id, topics):
+        await released.wait()
+        registered.append(topics)
+
+    client = client_with(subscribe)
+    first = asyncio.create_task(client.watch(TOPIC))
+    second = asyncio.create_task(client.watch(TOPIC))
+    await asyncio.sleep(0.05)
+    assert not first.done() and not second.done()
+    released.set()
+    await asyncio.wait_for(asyncio.gather(first, second), 2)
+    assert registered == [[TOPIC.id]]
+    assert client.watch_count == 2
+    await client.close()
+
+
+async def test_a_failed_subscription_fails_every_watcher_waiting_on_it():
+    released = asyncio.Event()
+
+    async def subscribe(shard, sub_id, topics):
+        await released.wait()
+        raise ConnectionError("shard unreachable")
+
+    client = client_with(subscribe)
+    first = asyncio.create_task(client.watch(TOPIC))
+    second = asyncio.create_task(client.watch(TOPIC))
+    await asyncio.sleep(0.05)
+    released.set()
+    for task in (first, second):
+        with pytest.raises(ConnectionError):
+            await task
+    assert client.watch_count == 0 and client.topic_count == 0
+    await client.close()
