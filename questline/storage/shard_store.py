@@ -324,25 +324,14 @@ class ShardStore:
 
     async def _begin(self, conn: sqlite3.Connection) -> None:
         """``BEGIN IMMEDIATE`` at once, or, while another process holds the lock, on the store's thread."""
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            return
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                raise
-        await self._off_loop(self._begin_waiting, conn)
+        if not _try_begin(conn):
+            await self._off_loop(self._begin_waiting, conn)
 
     def _begin_waiting(self, conn: sqlite3.Connection) -> None:
         deadline = time.monotonic() + self.busy_timeout
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise
+        while not _try_begin(conn):
+            if time.monotonic() >= deadline:
+                raise sqlite3.OperationalError(f"database is locked (waited {self.busy_timeout:g} s)")
             time.sleep(_BUSY_RETRY_S)
 
     @staticmethod
@@ -383,6 +372,17 @@ class ShardStore:
             )
         if truncate_upto is not None:
             conn.execute("DELETE FROM journal WHERE seq <= ?", (truncate_upto,))
+
+
+def _try_begin(conn: sqlite3.Connection) -> bool:
+    """Take the write lock; False (nothing begun) while another connection holds it."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return False
+        raise
+    return True
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
