@@ -159,11 +159,12 @@ def create_app(
             if manage_runtime:
                 await runtime.stop()
 
+    # Starlette tries routes in order: the surfaces' (busiest first) before the probes.
     routes: list[BaseRoute] = [
+        *(extra_routes or []),
         Route("/healthz", healthz, methods=["GET"], name="healthz"),
         Route("/readyz", readyz, methods=["GET"], name="readyz"),
         *metrics_routes(),
-        *(extra_routes or []),
     ]
     app = Starlette(
         routes=routes,

@@ -36,6 +36,10 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 QUESTMASTER_MAX_BODY = 256 * 1024  # questline.http.questmaster.MAX_BODY_BYTES
 DEFAULT_BODY_TIMEOUT_S = 30.0
 
+# Where the middleware leaves the body it buffered, for handlers that want it without
+# another pass through ``receive`` (``buffered_body``).
+BUFFERED_BODY_KEY = "questline.body"
+
 # status, code, message, request id -> JSON document
 ErrorRenderer = Callable[[int, str, str, str], Any]
 
@@ -178,6 +182,7 @@ class BodyLimitMiddleware:
                 await self._refuse(scope, headers, send, _Refuse(400, "invalid_json", "Request body is not valid UTF-8."))
                 return
 
+        scope[BUFFERED_BODY_KEY] = body
         replayed = False
 
         async def replay() -> Message:
@@ -233,6 +238,12 @@ class BodyLimitMiddleware:
             ],
         })
         await send({"type": "http.response.body", "body": payload, "more_body": False})
+
+
+def buffered_body(scope: Scope) -> bytes | None:
+    """The whole request body if :class:`BodyLimitMiddleware` read it (None: read ``receive``)."""
+    body = scope.get(BUFFERED_BODY_KEY)
+    return body if isinstance(body, bytes) else None
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:

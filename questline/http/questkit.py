@@ -36,6 +36,7 @@ from questline.actors.questkit_common import (
     valid_idempotency_key,
     valid_user_id,
 )
+from questline.http.limits import buffered_body
 from questline.http.questkit_auth import (
     QuestKitError,
     bearer_token,
@@ -108,12 +109,14 @@ def from_actor(reply: dict[str, Any], status: int = 200) -> Response:
 async def read_body(request: Request, limit: int) -> bytes:
     """The raw body, refusing more than ``limit`` bytes (413 ``payload_too_large``).
 
-    The front door's body limit has already buffered it, so this is one read.
+    The front door's body limit has usually buffered it already (then no read at all).
     """
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise QuestKitError(413, "payload_too_large", f"Body exceeds {limit} bytes.")
-    body = await request.body()
+    body = buffered_body(request.scope)
+    if body is None:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise QuestKitError(413, "payload_too_large", f"Body exceeds {limit} bytes.")
+        body = await request.body()
     if len(body) > limit:
         raise QuestKitError(413, "payload_too_large", f"Body exceeds {limit} bytes.")
     return body
@@ -407,10 +410,10 @@ class QuestKitAPI:
     # -- routing ------------------------------------------------------------------------------------------
     def routes(self) -> list[BaseRoute]:
         e = questkit_endpoint
-        return [
+        return [  # tried in order: the hot path first
+            Route("/events", e(self.post_event), methods=["POST"]),
             Route("/auth/token", e(self.issue_token), methods=["POST"]),
             Route("/auth/revoke", e(self.revoke_token), methods=["POST"]),
-            Route("/events", e(self.post_event), methods=["POST"]),
             Route("/missions", e(self.list_missions), methods=["GET"]),
             Route("/missions/{mission_id}", e(self.get_mission), methods=["GET"]),
             Route("/missions/{mission_id}/claim", e(self.claim_mission), methods=["POST"]),
