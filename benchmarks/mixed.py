@@ -207,14 +207,29 @@ async def run_mixed_worker(
         conn.close()
 
     # The frames of the last answered events get their own drain.
-    def expected_for(stream: _Stream, opened: float) -> int:
-        return sum(len(p.missions) for p in posts[stream.user]
-                   if p.measured and p.accepted is not None and p.sent >= opened)
+    def expected_frames(stream: _Stream, opened: float) -> set[tuple[str, int]]:
+        """(mission, currentCount) of every progress frame this stream is owed."""
+        seen: dict[str, int] = {}
+        owed: set[tuple[str, int]] = set()
+        for p in posts[stream.user]:
+            if p.accepted is None:
+                continue
+            for m in p.missions:
+                seen[m] = seen.get(m, 0) + 1
+                if p.measured and p.sent >= opened:
+                    owed.add((m, seen[m]))
+        return owed
 
-    expected_all = sum(expected_for(s, o) for s, o in streams if s.lost_at is None)
+    def expected_for(stream: _Stream, opened: float) -> int:
+        return len(expected_frames(stream, opened))
+
+    # Wait until every held stream has every frame it is owed. (Counting all progress
+    # frames instead ended the drain early: frames of events sent just before a stream
+    # opened arrive too, are not owed, and made up for owed ones still in flight.)
+    owed = [(s, expected_frames(s, o)) for s, o in streams if s.lost_at is None]
     deadline = monotonic() + spec.drain_timeout
     while monotonic() < deadline:
-        if sum(sum(1 for f in s.frames if f[1] == "mission.progress") for s, _ in streams) >= expected_all:
+        if all(want <= {(f[3], f[4]) for f in s.frames if f[1] == "mission.progress"} for s, want in owed):
             break
         await asyncio.sleep(0.05)
     held = sum(1 for s, _ in streams if s.lost_at is None)
