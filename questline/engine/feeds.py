@@ -141,46 +141,58 @@ class ShardFeeds:
 
 
 class Watch:
-    """One local watcher of one actor's emissions (e.g. one SSE connection)."""
+    """One local watcher of one actor's emissions (e.g. one SSE connection), read by one task.
+
+    A bounded deque and one future to wake the reader: ``get`` costs no task per item
+    (an ``asyncio.Queue`` raced against a close event needs two, plus ``asyncio.wait``,
+    and every frame of every stream pays for them).
+    """
 
     def __init__(self, client: FeedClient, address: Address, limit: int = WATCH_QUEUE_LIMIT) -> None:
         self.client = client
         self.address = address
-        self.queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=limit)
+        self.limit = limit
+        self.queue: deque[Any] = deque()
         self.closed = asyncio.Event()
         self.overflowed = False  # this watcher fell behind its bound
         self.gap = False  # the shard lost items for this watcher
+        self._waiter: asyncio.Future[None] | None = None
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _push(self, item: Any) -> None:
         if self.closed.is_set():
             return
-        try:
-            self.queue.put_nowait(item)
-        except asyncio.QueueFull:
+        if len(self.queue) >= self.limit:
             self.overflowed = True
             self.closed.set()
+        else:
+            self.queue.append(item)
+        self._wake()
 
     def _close(self, gap: bool) -> None:
         self.gap = self.gap or gap
         self.closed.set()
+        self._wake()
 
     async def get(self) -> Any | None:
-        """The next item, or None once the watch is closed (check ``overflowed`` / ``gap``)."""
-        if not self.queue.empty():
-            return self.queue.get_nowait()
-        if self.closed.is_set():
-            return None
-        getter = asyncio.ensure_future(self.queue.get())
-        closer = asyncio.ensure_future(self.closed.wait())
-        try:
-            await asyncio.wait({getter, closer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            closer.cancel()
-            if not getter.done():
-                getter.cancel()
-        if getter.done() and not getter.cancelled():
-            return getter.result()
-        return None
+        """The next item, or None once the watch is closed (check ``overflowed`` / ``gap``).
+
+        Items queued before the close are still returned first.
+        """
+        while True:
+            if self.queue:
+                return self.queue.popleft()
+            if self.closed.is_set():
+                return None
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
 
     async def aclose(self) -> None:
         await self.client.unwatch(self)
@@ -253,7 +265,7 @@ class FeedClient:
         return watch
 
     async def unwatch(self, watch: Watch) -> None:
-        watch.closed.set()
+        watch._close(gap=False)
         topic = watch.address.id
         watchers = self._watches.get(topic)
         if watchers is None or watch not in watchers:

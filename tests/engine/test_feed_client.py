@@ -62,3 +62,33 @@ async def test_a_failed_subscription_fails_every_watcher_waiting_on_it():
             await task
     assert client.watch_count == 0 and client.topic_count == 0
     await client.close()
+
+
+async def _noop_subscribe(shard, sub_id, topics):
+    pass
+
+
+async def test_a_waiting_reader_wakes_for_an_item_and_for_the_close():
+    client = client_with(_noop_subscribe)
+    watch = await client.watch(TOPIC, limit=3)
+    reader = asyncio.create_task(watch.get())
+    await asyncio.sleep(0.01)
+    assert not reader.done()
+    watch._push("one")
+    assert await asyncio.wait_for(reader, 1) == "one"
+    reader = asyncio.create_task(watch.get())
+    await asyncio.sleep(0.01)
+    await watch.aclose()  # closing wakes a reader that waits: it gets None, not a hang
+    assert await asyncio.wait_for(reader, 1) is None
+    assert not watch.gap and not watch.overflowed
+    await client.close()
+
+
+async def test_an_overflowed_watch_hands_out_what_it_kept_then_ends():
+    client = client_with(_noop_subscribe)
+    watch = await client.watch(TOPIC, limit=3)
+    for n in range(5):
+        watch._push(n)
+    assert watch.overflowed and watch.closed.is_set()
+    assert [await watch.get() for _ in range(4)] == [0, 1, 2, None]
+    await client.close()

@@ -31,7 +31,7 @@ async def test_watchers_receive_in_order_and_only_their_actor(make_runtime, runt
     assert [await next_item(a2) for _ in range(50)] == [{"n": i} for i in range(50)]
     await rt.call(speaker("b"), "say", "for b")
     assert await next_item(b) == "for b"
-    assert b.queue.empty() and a1.queue.empty()
+    assert not b.queue and not a1.queue
     for w in (a1, a2, b):
         await w.aclose()
 
