@@ -327,15 +327,19 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
 
 def run_bench(args: argparse.Namespace, extra: list[str]) -> int:
     """Hand the remaining arguments to ``benchmarks.run.main`` (loaded only when asked for)."""
+    return run_harness(BENCH_MODULE, extra)
+
+
+def run_harness(module_name: str, extra: list[str]) -> int:
+    """``<module_name>.main(extra)``: the harnesses live in the repository's ``benchmarks/``, not the package."""
     try:
-        module = importlib.import_module(BENCH_MODULE)
+        module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         # Only "the harness is not there" is reported as such; a broken import inside it is a bug.
-        if exc.name not in ("benchmarks", BENCH_MODULE):
+        if exc.name not in ("benchmarks", module_name):
             raise
         print(
-            f"questline: benchmarks not available yet ({BENCH_MODULE} not found; "
-            "run from the repository root once benchmarks/run.py exists)",
+            f"questline: benchmarks not available yet ({module_name} not found; run from the repository root)",
             file=sys.stderr,
         )
         return 2
@@ -355,14 +359,7 @@ def add_chaos(sub: argparse._SubParsersAction) -> None:
 
 def run_chaos(args: argparse.Namespace, extra: list[str]) -> int:
     """Hand the remaining arguments to ``benchmarks.chaos.main`` (loaded only when asked for)."""
-    try:
-        module = importlib.import_module(CHAOS_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("benchmarks", CHAOS_MODULE):
-            raise
-        print(f"questline: {CHAOS_MODULE} not found (run from the repository root)", file=sys.stderr)
-        return 2
-    return int(module.main(list(extra)))
+    return run_harness(CHAOS_MODULE, extra)
 
 
 # -- entry point -------------------------------------------------------------------
