@@ -275,9 +275,6 @@ async def run_stream_worker(
         ) from None
     if not streams:
         raise LoadError(f"no stream could be opened ({', '.join(samples) or 'no streams requested'})")
-    per_user: list[list[_Stream]] = [[] for _ in users]
-    for stream in streams:
-        per_user[stream.user].append(stream)
 
     pool: asyncio.Queue[Connection] = asyncio.Queue()
     for _ in range(spec.post_connections):
@@ -304,7 +301,7 @@ async def run_stream_worker(
     post_samples: list[str] = []
     timeline_ok: dict[int, int] = {}
     timeline_err: dict[int, int] = {}
-    counters = {"ok": 0, "ok_window": 0, "errors": 0, "ok_total": 0, "err_total": 0, "expected_all": 0}
+    counters = {"ok": 0, "ok_window": 0, "errors": 0, "ok_total": 0, "err_total": 0}
     inflight: set[asyncio.Task[None]] = set()
     cpu = [0.0, 0.0]
     loop = asyncio.get_running_loop()
@@ -337,7 +334,6 @@ async def run_stream_worker(
                 counters["ok_total"] += 1
                 if ms <= done < end:
                     counters["ok_window"] += 1
-                counters["expected_all"] += len(record.missions) * len(per_user[u])
                 timeline_ok[bucket] = timeline_ok.get(bucket, 0) + 1
             else:
                 counters["err_total"] += 1
@@ -390,11 +386,27 @@ async def run_stream_worker(
     incomplete = sum(1 for t in inflight if not t.done())
     for task in list(inflight):
         task.cancel()
-    # Then give the frames of the last answered events their own drain timeout.
+    # Then give the frames of the last answered events their own drain timeout: until every
+    # held stream has every frame it is owed. (A total count of frames would also count the
+    # frames of applied events whose answer never came, and stop while owed ones are in flight.)
+    def owed(user: int) -> set[tuple[str, int]]:
+        """(mission, currentCount) of the progress frames of the user's measured, answered events."""
+        seen: dict[str, int] = {}
+        out: set[tuple[str, int]] = set()
+        for p in posts[user]:
+            if p.accepted is None:
+                continue
+            for m in p.missions:
+                seen[m] = seen.get(m, 0) + 1
+                if p.measured:
+                    out.add((m, seen[m]))
+        return out
+
+    wanted = {user: owed(user) for user in {s.user for s in streams}}
     frames_deadline = monotonic() + spec.drain_timeout
     while monotonic() < frames_deadline:
-        received = sum(sum(1 for f in s.frames if f[1] == "mission.progress") for s in streams)
-        if received >= counters["expected_all"]:
+        if all(wanted[s.user] <= {(f[3], f[4]) for f in s.frames if f[1] == "mission.progress"}
+               for s in streams if s.lost_at is None):
             break
         await asyncio.sleep(0.05)
     progress[2 * index] = counters["ok_total"]
