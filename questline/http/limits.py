@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from questline.http.middleware import (
@@ -244,6 +245,16 @@ def buffered_body(scope: Scope) -> bytes | None:
     """The whole request body if :class:`BodyLimitMiddleware` read it (None: read ``receive``)."""
     body = scope.get(BUFFERED_BODY_KEY)
     return body if isinstance(body, bytes) else None
+
+
+async def request_body(request: Request) -> bytes:
+    """The whole body: the copy the front door buffered, else read through ``receive``.
+
+    What every surface's handlers read bodies with: no second pass through the
+    stream machinery for a body the front door already holds.
+    """
+    body = buffered_body(request.scope)
+    return body if body is not None else await request.body()
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:

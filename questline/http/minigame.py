@@ -29,6 +29,7 @@ from questline.actors.minigame import (
 from questline.actors.ratelimit import ratelimit_address
 from questline.engine import Runtime
 from questline.http.errors import retry_after_seconds
+from questline.http.limits import request_body
 from questline.rules import minigame as rules
 
 ACCESS_TTL_S: Final = 3600
@@ -238,7 +239,7 @@ def handler(fn: Callable[[Request], Awaitable[Response]]) -> Callable[[Request],
 
 
 async def body_of(request: Request, type_: type[S], *, empty_ok: bool = False) -> S:
-    raw = await request.body()
+    raw = await request_body(request)
     if empty_ok and not raw.strip():
         raw = b"{}"
     try:

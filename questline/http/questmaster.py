@@ -64,6 +64,7 @@ from questline.engine.shard import wall_clock_ms
 from questline.http import questmaster_wire as wire
 from questline.http import sse
 from questline.http.errors import retry_after_seconds
+from questline.http.limits import request_body
 from questline.rules import questmaster as rules
 from questline.rules.dungeon_master import MAX_MESSAGE_LENGTH
 
@@ -304,7 +305,7 @@ class Surface:
         if request.method == "GET":
             return await self.limited(request, session_id, "tasks", self.read)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        body = await request.body()
+        body = await request_body(request)
         if content_type.endswith("json"):
 
             async def run(request: Request, session_id: str, zone: str | None) -> Response:
@@ -411,7 +412,7 @@ class Surface:
         expected = {"POST": "createTask", "PATCH": "updateTask", "DELETE": "deleteTask"}.get(method)
         if expected is None:
             return _error(405, "Method not allowed", {"Allow": "GET, POST, PATCH, DELETE, OPTIONS"})
-        body = await request.body()
+        body = await request_body(request)
 
         async def run(request: Request, session_id: str, zone: str | None) -> Response:
             try:
@@ -433,7 +434,7 @@ class Surface:
     async def proxy_chat(self, request: Request) -> Response:
         if request.method != "POST":
             return _error(405, "Method not allowed", {"Allow": "POST, OPTIONS"})
-        body = await request.body()
+        body = await request_body(request)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type.endswith("json"):  # {"message": "..."} is accepted too
             try:
@@ -477,7 +478,7 @@ class Surface:
         ):
             return _error(401, UNAUTHORIZED)
         try:
-            doc = json.loads(await request.body())
+            doc = json.loads(await request_body(request))
         except (ValueError, UnicodeDecodeError, RecursionError):
             return _error(400, "Invalid JSON body")
         session_id = doc.get("sessionId") if isinstance(doc, dict) else None

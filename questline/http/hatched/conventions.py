@@ -17,6 +17,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from questline.http.limits import request_body
 from questline.rules.hatched_errors import HatchedError
 
 T = TypeVar("T")
@@ -70,7 +71,7 @@ def decode_body(raw: bytes, type: type[T]) -> T:
 
 
 async def read_body(request: Request, type: type[T]) -> T:
-    return decode_body(await request.body(), type)
+    return decode_body(await request_body(request), type)
 
 
 def idempotency_key(request: Request, body_key: str | None) -> str | None:
