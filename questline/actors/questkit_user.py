@@ -160,18 +160,22 @@ class QuestKitUserActor(Actor):
         if self.get_alarm() is None:
             self.set_alarm(at_ms)
 
+    @property
+    def _updates(self) -> UpdateLog:
+        return UpdateLog(self, UPDATES_PREFIX)
+
     def _publish(self, updates: list[dict[str, Any]]) -> None:
         """Sequence the turn's updates in this user's own log; they reach streams after the commit."""
         if updates:
-            UpdateLog(self, UPDATES_PREFIX).publish(updates)
+            self._updates.publish(updates)
 
     # -- live updates (GET /v1/sse/updates watches this actor) ------------------------------
     def replay(self, after: int | None) -> dict[str, Any]:
         """What a stream that last saw ``after`` missed (see :meth:`UpdateLog.replay`)."""
-        return UpdateLog(self, UPDATES_PREFIX).replay(after)
+        return self._updates.replay(after)
 
     def head(self) -> int:
-        return UpdateLog(self, UPDATES_PREFIX).head()
+        return self._updates.head()
 
     # -- catalog loading (the only awaiting method) ---------------------------------------
     async def load_catalog(self, etag: str | None) -> str | None:

@@ -331,10 +331,8 @@ class ShardHost:
             return
         act.last_seq = 0
         act.storage = Storage({})
-        ctx = ActorContext(act.address, act.storage, self.clock, self._call_out)
-        act.actor = act.cls(ctx)
         try:
-            act.actor.on_activate()
+            self._new_instance(act)
         except Exception:
             act.actor = act.storage = None  # the mailbox task activates it and reports the failure
             return
@@ -368,13 +366,17 @@ class ShardHost:
 
     async def _instantiate(self, act: _Activation) -> None:
         """Build the actor object from committed state and run ``on_activate`` as a turn."""
-        assert act.storage is not None
-        ctx = ActorContext(act.address, act.storage, self.clock, self._call_out)
-        act.actor = act.cls(ctx)
-        result = act.actor.on_activate()
+        result = self._new_instance(act)
         if inspect.isawaitable(result):
             await result
         self._finish_turn(act, None, True, None)
+
+    def _new_instance(self, act: _Activation) -> Any:
+        """A fresh actor object over ``act.storage``; returns what its ``on_activate`` returned."""
+        assert act.storage is not None
+        ctx = ActorContext(act.address, act.storage, self.clock, self._call_out)
+        act.actor = act.cls(ctx)
+        return act.actor.on_activate()
 
     def _turn_inline(self, act: _Activation, method: str, args: tuple, fut: asyncio.Future) -> None:
         """Fast path: a plain method on an idle actor runs to completion right here.
