@@ -105,6 +105,13 @@ async def test_a_shard_that_does_not_answer_is_reported_down(make_runtime, ray_c
 
     rt = await make_runtime("ray", shards=2)
     ray.kill(rt.handles[1], no_restart=True)
+    # ray.kill returns before the worker is gone: wait until the actor really is dead.
+    for _ in range(200):
+        try:
+            await rt.handles[1].health.remote()
+        except ray.exceptions.RayActorError:
+            break
+        await asyncio.sleep(0.05)
     stats = await rt.stats(time_limit=5.0)
     assert stats["shards"][0]["up"] is True
     assert stats["shards"][1]["up"] is False and stats["shards"][1]["shard"] == 1 and stats["shards"][1]["error"]
