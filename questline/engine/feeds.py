@@ -35,6 +35,18 @@ WATCH_QUEUE_LIMIT = 1_000
 Item = tuple[str, Any]  # (actor id, emitted item)
 
 
+class Nudged:
+    """What ``Watch.get`` returns when the reader was nudged (``Watch.nudge``) and no item waits."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NUDGED"
+
+
+NUDGED = Nudged()
+
+
 class _Subscriber:
     __slots__ = ("topics", "queue", "waiter", "last_poll", "overflowed")
 
@@ -156,6 +168,7 @@ class Watch:
         self.closed = asyncio.Event()
         self.overflowed = False  # this watcher fell behind its bound
         self.gap = False  # the shard lost items for this watcher
+        self._nudged = False
         self._waiter: asyncio.Future[None] | None = None
 
     def _wake(self) -> None:
@@ -178,8 +191,16 @@ class Watch:
         self.closed.set()
         self._wake()
 
+    def nudge(self) -> None:
+        """Wake the reader without an item: its pending (or next) ``get`` returns ``NUDGED``
+        unless an item is queued. Lets a reader act on time (a heartbeat, a deadline)
+        without racing a timer against every ``get``."""
+        self._nudged = True
+        self._wake()
+
     async def get(self) -> Any | None:
-        """The next item, or None once the watch is closed (check ``overflowed`` / ``gap``).
+        """The next item; None once the watch is closed (check ``overflowed`` / ``gap``);
+        ``NUDGED`` after a ``nudge`` when nothing is queued.
 
         Items queued before the close are still returned first.
         """
@@ -188,6 +209,9 @@ class Watch:
                 return self.queue.popleft()
             if self.closed.is_set():
                 return None
+            if self._nudged:
+                self._nudged = False
+                return NUDGED
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter

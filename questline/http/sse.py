@@ -10,34 +10,49 @@ last id it sent; if even the buffer cannot cover the gap it sends an explicit
 (its bounded queue overflows, or a send blocks past ``SEND_TIMEOUT``) is
 disconnected and resumes with ``Last-Event-ID``.
 
-sse-starlette does the framing, heartbeat comments and send timeouts.
+sse-starlette does the framing (``ServerSentEvent``). The stream itself is
+:class:`HubStreamResponse` rather than sse-starlette's ``EventSourceResponse``,
+because the latter runs an anyio task group of four tasks per stream, a ping
+task per stream, and a cancel scope plus a lock around every frame; with
+thousands of streams that was a sixth of the server's CPU (benchmarks/README.md,
+session 4). Here each stream is its own request task plus one task waiting for
+the client to go away, and one ticker per event loop looks after every open
+stream's time: heartbeats, credential expiry, stalled sends and shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import msgspec
-from sse_starlette.sse import EventSourceResponse, ServerSentEvent
+from sse_starlette.event import ensure_bytes
+from sse_starlette.sse import AppStatus, ServerSentEvent
 from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from questline.engine import Address, Runtime
-from questline.engine.feeds import Watch
+from questline.engine.feeds import NUDGED
 
 log = logging.getLogger("questline.http")
 
-HEARTBEAT_SECONDS = 15
+HEARTBEAT_SECONDS = 15.0
 SEND_TIMEOUT = 10.0
+TICK_SECONDS = 0.25
 RETRY_MS = 3000
 WATCH_LIMIT = 1000
+SEPARATOR = "\r\n"
 
 # How one hub item becomes the frame a surface's clients expect.
 FrameFormatter = Callable[[dict[str, Any]], ServerSentEvent]
 
 _json = msgspec.json.Encoder()
+HEARTBEAT = ServerSentEvent(comment="ping").encode()
+_END = {"type": "http.response.body", "body": b"", "more_body": False}
 
 
 def default_frame(item: dict[str, Any]) -> ServerSentEvent:
@@ -63,7 +78,151 @@ class StreamStats:
 
     open = 0
     opened_total = 0
-    overflowed_total = 0
+    overflowed_total = 0  # cut off: the client's queue overflowed
+    stalled_total = 0  # cut off: one send blocked past SEND_TIMEOUT
+
+
+class _OpenStream:
+    """The ticker's view of one open stream: when it last sent, whether a send is blocked."""
+
+    __slots__ = ("task", "wake", "expired", "last_sent", "send_started", "ended", "cut")
+
+    def __init__(self, task: asyncio.Task[Any], wake: Callable[[], None],
+                 expired: Callable[[], bool] | None, now: float) -> None:
+        self.task = task
+        self.wake = wake
+        self.expired = expired
+        self.last_sent = now
+        self.send_started: float | None = None
+        self.ended = False  # the stream is closing by itself: never cancel it any more
+        self.cut: str | None = None  # why the stream's task was cancelled by us
+
+    def cut_off(self, why: str) -> None:
+        if not self.ended and self.cut is None:
+            self.cut = why
+            self.task.cancel()
+
+    def tick(self, now: float) -> None:
+        if self.send_started is not None:
+            if now - self.send_started >= SEND_TIMEOUT:
+                StreamStats.stalled_total += 1
+                self.cut_off("stalled")  # the client stopped reading; it resumes with Last-Event-ID
+        elif AppStatus.should_exit:
+            self.cut_off("shutdown")  # uvicorn waits for open responses before it exits
+        elif (self.expired is not None and self.expired()) or now - self.last_sent >= HEARTBEAT_SECONDS:
+            self.wake()  # the stream's iterator ends (expired) or yields a heartbeat
+
+
+class _Ticker:
+    """One task per event loop for the time of every open stream (none while none is open)."""
+
+    def __init__(self) -> None:
+        self.streams: set[_OpenStream] = set()
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, stream: _OpenStream) -> None:
+        self.streams.add(stream)
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._run(), name="sse-ticker")
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self.streams:
+            await asyncio.sleep(TICK_SECONDS)
+            now = loop.time()
+            for stream in list(self.streams):
+                stream.tick(now)
+
+
+_tickers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Ticker] = weakref.WeakKeyDictionary()
+
+
+def _ticker() -> _Ticker:
+    loop = asyncio.get_running_loop()
+    ticker = _tickers.get(loop)
+    if ticker is None:
+        ticker = _tickers[loop] = _Ticker()
+    return ticker
+
+
+class HubStreamResponse(Response):
+    """A ``text/event-stream`` response sending ``body_iterator``'s frames as they come.
+
+    ``wake`` interrupts the iterator's wait (it then yields ``HEARTBEAT`` or ends if
+    ``expired()``); the ticker calls it when the stream was idle for
+    ``HEARTBEAT_SECONDS`` or has expired. The stream ends when the iterator does,
+    when the client disconnects, when one send blocks for ``SEND_TIMEOUT`` (a client
+    that stopped reading), or when the server shuts down.
+    """
+
+    media_type = "text/event-stream"
+
+    def __init__(self, body_iterator: AsyncIterator[Any], *, wake: Callable[[], None],
+                 expired: Callable[[], bool] | None = None, headers: dict[str, str] | None = None) -> None:
+        self.body_iterator = body_iterator
+        self.wake = wake
+        self.expired = expired
+        self.status_code = 200
+        self.background = None
+        self.init_headers({"Cache-Control": "no-cache", "Connection": "keep-alive", "X-Accel-Buffering": "no",
+                           **(headers or {})})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        if scope.get("method") == "HEAD":  # headers only: a HEAD must not open a stream
+            await send(start)
+            await send(_END)
+            return
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        stream = _OpenStream(task, self.wake, self.expired, loop.time())
+        ticker = _ticker()
+        ticker.add(stream)
+        listener = loop.create_task(_until_disconnect(receive, stream), name="sse-disconnect")
+        try:
+            await send(start)
+            async for frame in self.body_iterator:
+                stream.send_started = loop.time()
+                await send({"type": "http.response.body", "body": ensure_bytes(frame, SEPARATOR),
+                            "more_body": True})
+                stream.last_sent, stream.send_started = stream.send_started, None
+            stream.ended = True
+            await send(_END)
+        except asyncio.CancelledError:
+            if stream.cut is None:
+                raise  # not ours: the server is cancelling this request
+            task.uncancel()
+            stream.ended = True
+            if stream.cut == "shutdown":
+                await send(_END)
+            # "stalled": return with the response incomplete, so uvicorn closes the connection;
+            # "disconnected": nobody is listening any more.
+        finally:
+            stream.ended = True
+            ticker.streams.discard(stream)
+            listener.cancel()
+            await self._close_iterator()
+
+    async def _close_iterator(self) -> None:
+        aclose = getattr(self.body_iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+async def _until_disconnect(receive: Receive, stream: _OpenStream) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    stream.cut_off("disconnected")
+
+
+async def _no_frames() -> AsyncIterator[bytes]:
+    return
+    yield b""  # an async generator that yields nothing
+
+
+def _no_wake() -> None:
+    pass
 
 
 async def hub_stream(
@@ -74,12 +233,14 @@ async def hub_stream(
     frame: FrameFormatter = default_frame,
     headers: dict[str, str] | None = None,
     expires_at_ms: int | None = None,
-) -> EventSourceResponse:
+) -> HubStreamResponse:
     """Open a live stream of ``hub`` for this request.
 
     ``expires_at_ms`` (the credential's expiry on ``runtime.config.clock``) ends the
     stream then, so a token cannot keep a stream alive past its life.
     """
+    if request.method == "HEAD":  # the headers a GET would get, no stream behind them
+        return HubStreamResponse(_no_frames(), wake=_no_wake, headers=headers)
     resume = last_event_id(request)
     watch = await runtime.watch(hub, limit=WATCH_LIMIT)
     try:
@@ -93,18 +254,7 @@ async def hub_stream(
     def expired() -> bool:
         return expires_at_ms is not None and runtime.config.clock() >= expires_at_ms
 
-    async def _next(w: Watch) -> dict[str, Any] | None:
-        if expires_at_ms is None:
-            return await w.get()
-        remaining = (expires_at_ms - runtime.config.clock()) / 1000
-        if remaining <= 0:
-            return None
-        try:
-            return await asyncio.wait_for(w.get(), remaining)
-        except TimeoutError:
-            return None
-
-    async def events() -> AsyncIterator[ServerSentEvent]:
+    async def events() -> AsyncIterator[ServerSentEvent | bytes]:
         nonlocal watch
         sent = resume if resume is not None else first["seq"]
         try:
@@ -120,8 +270,12 @@ async def hub_stream(
                     if item["seq"] > sent:
                         sent = item["seq"]
                         yield frame(item)
-                while (item := await _next(watch)) is not None:
-                    if item["seq"] > sent:
+                while (item := await watch.get()) is not None:
+                    if expires_at_ms is not None and expired():
+                        return
+                    if item is NUDGED:
+                        yield HEARTBEAT
+                    elif item["seq"] > sent:
                         sent = item["seq"]
                         yield frame(item)
                 if expired():
@@ -139,9 +293,7 @@ async def hub_stream(
             StreamStats.open -= 1
             await watch.aclose()
 
-    return EventSourceResponse(
-        events(),
-        ping=HEARTBEAT_SECONDS,
-        send_timeout=SEND_TIMEOUT,
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})},
+    return HubStreamResponse(
+        events(), wake=lambda: watch.nudge(), expired=expired if expires_at_ms is not None else None,
+        headers=headers,
     )

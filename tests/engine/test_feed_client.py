@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from questline.engine import Address
-from questline.engine.feeds import FeedClient
+from questline.engine.feeds import NUDGED, FeedClient
 
 TOPIC = Address("engine.broadcast", "a")
 
@@ -91,4 +91,27 @@ async def test_an_overflowed_watch_hands_out_what_it_kept_then_ends():
         watch._push(n)
     assert watch.overflowed and watch.closed.is_set()
     assert [await watch.get() for _ in range(4)] == [0, 1, 2, None]
+    await client.close()
+
+
+async def test_a_nudge_wakes_the_reader_once_and_never_overtakes_an_item():
+    async def subscribe(shard, sub_id, topics):
+        pass
+
+    client = client_with(subscribe)
+    watch = await client.watch(TOPIC)
+    pending = asyncio.create_task(watch.get())
+    await asyncio.sleep(0.01)
+    assert not pending.done()
+    watch.nudge()
+    assert await asyncio.wait_for(pending, 1) is NUDGED
+    watch._push({"n": 1})
+    watch.nudge()
+    assert await watch.get() == {"n": 1}  # a queued item comes first
+    assert await watch.get() is NUDGED  # then the nudge, once
+    later = asyncio.create_task(watch.get())
+    await asyncio.sleep(0.01)
+    assert not later.done()
+    await watch.aclose()
+    assert await asyncio.wait_for(later, 1) is None  # closed
     await client.close()

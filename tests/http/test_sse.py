@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -108,6 +109,7 @@ async def test_stalled_reader_is_cut_off_without_delaying_others(make_runtime, m
             for i in range(0, 600, 20):
                 await rt.call(hub_address("busy"), "publish", [{"event": "update", "data": {"i": j, "b": blob}}
                                                                for j in range(i, i + 20)])
+            stalled_before = sse.StreamStats.stalled_total
             frames = await read_frames(healthy, 600, seconds=20)
             assert len(frames) == 600
             assert loop.time() - started < 10
@@ -117,6 +119,7 @@ async def test_stalled_reader_is_cut_off_without_delaying_others(make_runtime, m
                 break
             await asyncio.sleep(0.1)
         assert rt.feeds.watch_count == 0
+        assert sse.StreamStats.stalled_total == stalled_before + 1  # cut off by its blocked send
         writer.close()
 
 
@@ -136,3 +139,82 @@ async def test_connect_disconnect_churn_leaves_nothing_behind(make_runtime):
         assert rt.feeds.topic_count == 0
         assert sse.StreamStats.open == 0
         assert sum(h["feed_topics"] for h in await rt.health()) == 0
+
+
+async def read_comment(lines: AsyncIterator[str], prefix: str, seconds: float = 5.0) -> str:
+    """The next line starting with ``prefix`` (``lines``: one response's ``aiter_lines()``)."""
+    async def find() -> str:
+        async for line in lines:
+            if line.startswith(prefix):
+                return line
+        raise AssertionError(f"stream ended before a {prefix!r} line")
+
+    return await asyncio.wait_for(find(), seconds)
+
+
+async def collect(lines: AsyncIterator[str]) -> list[str]:
+    return [line async for line in lines]
+
+
+async def test_an_idle_stream_gets_heartbeat_comments(make_runtime, monkeypatch):
+    monkeypatch.setattr(sse, "HEARTBEAT_SECONDS", 0.3)
+    monkeypatch.setattr(sse, "TICK_SECONDS", 0.05)
+    rt = await make_runtime("local", actor_classes=[HubActor])
+    async with live_server(stream_app(rt)) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        async with client.stream("GET", "/stream/idle") as s:
+            loop = asyncio.get_running_loop()
+            lines = s.aiter_lines()
+            await read_comment(lines, ": connected")
+            started = loop.time()
+            assert await read_comment(lines, ": ping") == ": ping"
+            assert loop.time() - started >= 0.25  # not before the stream was idle that long
+            await read_comment(lines, ": ping")  # and again
+            await rt.call(hub_address("idle"), "publish", [upd(1)])
+            assert await read_comment(lines, "id:") == "id: 1"  # frames still flow
+
+
+async def test_a_stream_ends_when_its_credential_expires_even_if_idle(make_runtime, monkeypatch):
+    monkeypatch.setattr(sse, "TICK_SECONDS", 0.05)
+    now = [1_000_000]
+    rt = await make_runtime("local", actor_classes=[HubActor], clock=lambda: now[0])
+
+    async def stream(request: Request):
+        return await sse.hub_stream(request, rt, hub_address("u"), expires_at_ms=now[0] + 60_000)
+
+    app = Starlette(routes=[Route("/stream", stream)])
+    async with live_server(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        async with client.stream("GET", "/stream") as s:
+            lines = s.aiter_lines()
+            await read_comment(lines, ": connected")
+            await asyncio.sleep(0.2)
+            assert rt.feeds.watch_count == 1  # still open before the expiry
+            now[0] += 60_000
+            rest = await asyncio.wait_for(collect(lines), 2)  # the server ends the response
+            assert not any(line.startswith("data:") for line in rest)
+            await rt.call(hub_address("u"), "publish", [upd(1)])
+        assert rt.feeds.watch_count == 0
+
+
+async def test_head_sends_the_stream_headers_and_opens_nothing(make_runtime):
+    rt = await make_runtime("local", actor_classes=[HubActor])
+    opened = sse.StreamStats.opened_total
+    async with live_server(stream_app(rt)) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        r = await client.head("/stream/u")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    assert rt.feeds.watch_count == 0 and sse.StreamStats.opened_total == opened
+
+
+async def test_server_shutdown_ends_open_streams_cleanly(make_runtime, monkeypatch):
+    monkeypatch.setattr(sse, "TICK_SECONDS", 0.05)
+    rt = await make_runtime("local", actor_classes=[HubActor])
+    async with live_server(stream_app(rt)) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        async with client.stream("GET", "/stream/u") as s:
+            lines = s.aiter_lines()
+            await read_comment(lines, ": connected")
+            monkeypatch.setattr(sse.AppStatus, "should_exit", True)  # what uvicorn's exit signal sets
+            await asyncio.wait_for(collect(lines), 2)  # a complete response: the final chunk came
+        for _ in range(40):
+            if rt.feeds.watch_count == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert rt.feeds.watch_count == 0
