@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -42,7 +43,7 @@ log = logging.getLogger("questline.http")
 
 HEARTBEAT_SECONDS = 15.0
 SEND_TIMEOUT = 10.0
-TICK_SECONDS = 0.25
+TICK_SECONDS = 1.0
 RETRY_MS = 3000
 WATCH_LIMIT = 1000
 SEPARATOR = "\r\n"
@@ -59,6 +60,33 @@ def default_frame(item: dict[str, Any]) -> ServerSentEvent:
     return ServerSentEvent(
         data=_json.encode(item["data"]).decode(), event=item["event"], id=str(item["seq"])
     )
+
+
+class FrameCache:
+    """The encoded frames of the last items streamed in this process.
+
+    A hub item reaches every open stream of its hub in this process as the same
+    object (one feed delivery), so it is encoded once, not once per stream. Keyed by
+    the item's identity and holding the item, so an id is never reused while cached.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._entries: OrderedDict[int, tuple[object, FrameFormatter, bytes]] = OrderedDict()
+
+    def encode(self, item: dict[str, Any], frame: FrameFormatter) -> bytes:
+        key = id(item)
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] is item and hit[1] is frame:
+            return hit[2]
+        encoded = frame(item).encode()
+        self._entries[key] = (item, frame, encoded)
+        if len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+        return encoded
+
+
+_frames = FrameCache()
 
 
 def last_event_id(request: Request) -> int | None:
@@ -184,8 +212,8 @@ class HubStreamResponse(Response):
             await send(start)
             async for frame in self.body_iterator:
                 stream.send_started = loop.time()
-                await send({"type": "http.response.body", "body": ensure_bytes(frame, SEPARATOR),
-                            "more_body": True})
+                body = frame if type(frame) is bytes else ensure_bytes(frame, SEPARATOR)
+                await send({"type": "http.response.body", "body": body, "more_body": True})
                 stream.last_sent, stream.send_started = stream.send_started, None
             stream.ended = True
             await send(_END)
@@ -269,7 +297,7 @@ async def hub_stream(
                 for item in replay["items"]:
                     if item["seq"] > sent:
                         sent = item["seq"]
-                        yield frame(item)
+                        yield frame(item)  # this stream's own copy: nothing to share
                 while (item := await watch.get()) is not None:
                     if expires_at_ms is not None and expired():
                         return
@@ -277,7 +305,7 @@ async def hub_stream(
                         yield HEARTBEAT
                     elif item["seq"] > sent:
                         sent = item["seq"]
-                        yield frame(item)
+                        yield _frames.encode(item, frame)
                 if expired():
                     return
                 if watch.overflowed:

@@ -218,3 +218,22 @@ async def test_server_shutdown_ends_open_streams_cleanly(make_runtime, monkeypat
                 break
             await asyncio.sleep(0.05)
         assert rt.feeds.watch_count == 0
+
+
+def test_a_live_item_is_encoded_once_for_every_stream():
+    encoded: list[int] = []
+
+    def frame(item):
+        encoded.append(item["seq"])
+        return sse.default_frame(item)
+
+    cache = sse.FrameCache(size=2)
+    one, two, three = ({"seq": n, "event": "update", "data": {"n": n}} for n in (1, 2, 3))
+    first = cache.encode(one, frame)
+    assert cache.encode(one, frame) is first and encoded == [1]  # a second stream: no new encoding
+    assert first == b"id: 1\r\nevent: update\r\ndata: {\"n\":1}\r\n\r\n"
+    assert cache.encode(dict(one), frame) == first and encoded == [1, 1]  # an equal copy is not the item
+    cache.encode(two, frame)
+    cache.encode(three, frame)
+    cache.encode(one, frame)  # evicted (size 2): encoded again
+    assert encoded == [1, 1, 2, 3, 1]
