@@ -4,7 +4,7 @@ Two sources, one text exposition:
 
 * what the front door sees itself (HTTP requests and latency by route template,
   SSE streams open) lives in ``REGISTRY`` as ordinary prometheus-client objects,
-  updated by :class:`questline.http.metrics.MetricsMiddleware`;
+  updated by the front door (:class:`questline.http.metrics.RequestMetrics`);
 * what the engine counts (turns, activations, group commits, admission
   rejections, counts made inside actors such as webhook deliveries) lives in the
   shard hosts, possibly in other processes (Ray). :func:`render` pulls

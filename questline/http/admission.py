@@ -22,19 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import json
 import os
 from collections.abc import Mapping
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from questline.http.limits import SURFACE_ERRORS, SurfaceErrors, surface_for
-from questline.http.middleware import (
-    REQUEST_ID_HEADER,
-    get_request_id,
-    new_request_id,
-    sanitize_request_id,
-)
+from starlette.types import Scope
 
 DEFAULT_MAX_INFLIGHT = 128
 DEFAULT_MAX_WAIT_S = 0.25
@@ -51,94 +42,67 @@ def _env_number(name: str, default: float, environ: Mapping[str, str]) -> float:
     return value
 
 
-def _opens_a_stream(scope: Scope) -> bool:
-    """A ``GET`` asking for ``text/event-stream``: opening a stream is one short read of
-    the hub, and reconnecting clients arrive in bursts (a deploy, a network blip) that
-    must not be shed as if they were writes; open streams are bounded by the
-    slow-client limits instead."""
-    if scope.get("method") != "GET":
-        return False
-    for name, value in scope.get("headers") or ():
-        if name == b"accept":
-            return b"text/event-stream" in value
-    return False
+class AdmissionGate:
+    """At most ``max_inflight`` requests admitted at once; one more waits ``max_wait`` s at most.
 
-
-class AdmissionMiddleware:
-    """Admit at most ``max_inflight`` concurrent requests; refuse quickly past a short wait."""
+    The front door (:class:`questline.http.frontdoor.FrontDoorMiddleware`) asks
+    :meth:`gates` whether a request counts, :meth:`acquire` before handing it on and
+    :meth:`release` once its response starts.
+    """
 
     def __init__(
         self,
-        app: ASGIApp,
         *,
         max_inflight: int | None = None,
         max_wait: float | None = None,
         max_queue: int | None = None,
-        surfaces: tuple[SurfaceErrors, ...] = SURFACE_ERRORS,
         environ: Mapping[str, str] | None = None,
     ) -> None:
         env = os.environ if environ is None else environ
-        self.app = app
         self.max_inflight = int(max_inflight or _env_number("QUESTLINE_MAX_INFLIGHT", DEFAULT_MAX_INFLIGHT, env))
         self.max_wait = float(max_wait or _env_number("QUESTLINE_ADMISSION_WAIT", DEFAULT_MAX_WAIT_S, env))
         self.max_queue = max_queue if max_queue is not None else self.max_inflight
-        self.surfaces = surfaces
         self.inflight = 0
         self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self.refused = 0
         self.admitted = 0
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") in EXEMPT_PATHS or _opens_a_stream(scope):
-            await self.app(scope, receive, send)
-            return
-        if not await self._acquire():
-            self.refused += 1
-            await self._refuse(scope, send)
-            return
-        self.admitted += 1
-        released = False
+    @staticmethod
+    def gates(scope: Scope, accept: bytes | None) -> bool:
+        """Whether this request needs a slot: not probes, not stream opens (``accept`` header)."""
+        if scope.get("path") in EXEMPT_PATHS:
+            return False
+        return not (scope.get("method") == "GET" and accept is not None and b"text/event-stream" in accept)
 
-        def release() -> None:
-            nonlocal released
-            if not released:
-                released = True
-                self._release()
-
-        async def send_and_release(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                release()  # the work is done; a stream must not hold a slot while it lasts
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_release)
-        finally:
-            release()
-
-    async def _acquire(self) -> bool:
+    async def acquire(self) -> bool:
+        """A slot (True), or False once the wait ran out or the queue is full (refuse the request)."""
         if self.inflight < self.max_inflight and not self.waiters:
             self.inflight += 1
+            self.admitted += 1
             return True
         if len(self.waiters) >= self.max_queue:
+            self.refused += 1
             return False
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.waiters.append(fut)
         try:
             await asyncio.wait_for(asyncio.shield(fut), self.max_wait)
         except TimeoutError:
-            if fut.done():  # granted just as the wait ran out: keep the slot
-                return True
-            self.waiters.remove(fut)
-            return False
+            if not fut.done():
+                self.waiters.remove(fut)
+                self.refused += 1
+                return False
+            # granted just as the wait ran out: keep the slot
         except BaseException:
             if fut.done():
-                self._release()
+                self.release()
             else:
                 self.waiters.remove(fut)
             raise
+        self.admitted += 1
         return True
 
-    def _release(self) -> None:
+    def release(self) -> None:
         while self.waiters:
             fut = self.waiters.popleft()
             if not fut.done():
@@ -146,24 +110,5 @@ class AdmissionMiddleware:
                 return
         self.inflight -= 1
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        raw = dict(scope.get("headers") or []).get(REQUEST_ID_HEADER.lower().encode("latin-1"))
-        request_id = (
-            get_request_id(scope)
-            or sanitize_request_id(raw.decode("latin-1") if raw is not None else None)
-            or new_request_id()
-        )
-        entry = surface_for(scope.get("path", ""), self.surfaces)
-        message = "The server is at capacity; nothing was changed. Retry later."
-        payload = json.dumps(entry.render(503, "overloaded", message, request_id)).encode()
-        await send({
-            "type": "http.response.start",
-            "status": 503,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                (b"retry-after", b"1"),
-                (REQUEST_ID_HEADER.lower().encode("latin-1"), request_id.encode("latin-1")),
-            ],
-        })
-        await send({"type": "http.response.body", "body": payload})
+
+OVERLOADED_MESSAGE = "The server is at capacity; nothing was changed. Retry later."

@@ -23,15 +23,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from questline.engine import Address, Runtime
-from questline.http.admission import AdmissionMiddleware
 from questline.http.errors import default_exception_handlers
-from questline.http.limits import (
-    DEFAULT_BODY_TIMEOUT_S,
-    DEFAULT_MAX_BODY_BYTES,
-    BodyLimitMiddleware,
-)
-from questline.http.metrics import MetricsMiddleware, metrics_routes
-from questline.http.middleware import RequestIdMiddleware
+from questline.http.frontdoor import FrontDoorMiddleware
+from questline.http.limits import DEFAULT_BODY_TIMEOUT_S, DEFAULT_MAX_BODY_BYTES
+from questline.http.metrics import metrics_routes
 
 log = logging.getLogger("questline.http")
 
@@ -168,15 +163,9 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[
-            # Outermost, so the body limit's 413/408 answers are counted too.
-            Middleware(MetricsMiddleware),
-            # Bounded requests in flight: past them a quick 503 + Retry-After, not a growing backlog.
-            Middleware(AdmissionMiddleware),
-            Middleware(RequestIdMiddleware),
-            # Bodies are bounded (413) and must arrive in time (408), in each surface's error format.
-            Middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes, body_timeout=body_timeout),
-        ],
+        # Metrics, request ids, admission (a quick 503 past the bound) and body limits (413/408),
+        # in each surface's error format.
+        middleware=[Middleware(FrontDoorMiddleware, max_body_bytes=max_body_bytes, body_timeout=body_timeout)],
         exception_handlers=default_exception_handlers(),
         lifespan=lifespan,
     )

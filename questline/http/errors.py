@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from questline.engine import ShardUnavailable
-from questline.http.middleware import REQUEST_ID_HEADER, get_request_id
+from questline.http.request_ids import REQUEST_ID_HEADER, get_request_id
 
 log = logging.getLogger("questline.http")
 

@@ -1,17 +1,19 @@
-"""Request body limits and body deadlines, as pure ASGI middleware, in each surface's error format.
+"""Request body limits and body deadlines, in each surface's error format.
 
-:class:`BodyLimitMiddleware` reads a request's body *before* the app sees it:
+The front door (:class:`questline.http.frontdoor.FrontDoorMiddleware`) reads a
+request's body with :class:`BodyLimits` *before* the app sees it:
 
 * more than the limit (declared by ``Content-Length`` or counted while reading a
   chunked body) -> 413, without reading the rest;
 * a body that does not arrive within ``body_timeout`` seconds (a slowloris-style
-  client dribbling bytes) -> 408;
+  client dribbling bytes) -> 408, checked by the loop's ticker (:mod:`questline.http.ticker`),
+  so to within a second;
 
 then replays the body to the app; later ``receive()`` calls go to the server, so
 ``http.disconnect`` still reaches streaming responses (SSE). The error bodies are
 rendered by the surface that owns the path (:data:`SURFACE_ERRORS`, longest prefix
 wins), so a Hatched client gets Hatched's envelope and a QuestMaster client gets
-QuestMaster's. Pure ASGI because ``BaseHTTPMiddleware`` breaks SSE.
+QuestMaster's (:func:`send_refusal`, also used for admission's 503).
 """
 
 from __future__ import annotations
@@ -24,20 +26,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
-from questline.http.middleware import (
-    REQUEST_ID_HEADER,
-    get_request_id,
-    new_request_id,
-    sanitize_request_id,
-)
+from questline.http.request_ids import REQUEST_ID_KEY
+from questline.http.ticker import ticker
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 QUESTMASTER_MAX_BODY = 256 * 1024  # questline.http.questmaster.MAX_BODY_BYTES
 DEFAULT_BODY_TIMEOUT_S = 30.0
 
-# Where the middleware leaves the body it buffered, for handlers that want it without
+# Where the front door leaves the body it buffered, for handlers that want it without
 # another pass through ``receive`` (``buffered_body``).
 BUFFERED_BODY_KEY = "questline.body"
 
@@ -125,29 +123,67 @@ def surface_for(path: str, table: Sequence[SurfaceErrors] = SURFACE_ERRORS) -> S
     return best
 
 
-class _Refuse(Exception):
+class Refusal(Exception):
+    """A request the front door answers itself, in the owning surface's error format."""
+
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
 
 
-class _Gone(Exception):
+class ClientGone(Exception):
     """The client disconnected before its body was complete: nobody to answer."""
 
 
-class BodyLimitMiddleware:
-    """Refuse oversize (413) and too-slow (408) request bodies in the owning surface's format."""
+async def send_refusal(
+    send: Send, path: str, refusal: Refusal, request_id: str,
+    surfaces: Sequence[SurfaceErrors] = SURFACE_ERRORS, headers: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
+    """Answer ``refusal`` in the error format of the surface owning ``path``."""
+    entry = surface_for(path, surfaces)
+    payload = json.dumps(entry.render(refusal.status, refusal.code, refusal.message, request_id)).encode()
+    await send({
+        "type": "http.response.start",
+        "status": refusal.status,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(payload)).encode()),
+            *headers,
+            (REQUEST_ID_KEY, request_id.encode("latin-1")),
+        ],
+    })
+    await send({"type": "http.response.body", "body": payload, "more_body": False})
+
+
+# The rest of a refused body is never read, so the connection cannot be reused.
+CLOSE_CONNECTION = ((b"connection", b"close"),)
+
+
+class _BodyDeadline:
+    """Cancels the task reading a body once ``at`` (loop time) has passed, to within a tick."""
+
+    __slots__ = ("task", "at", "passed")
+
+    def __init__(self, task: asyncio.Task[Any], at: float) -> None:
+        self.task, self.at, self.passed = task, at, False
+
+    def tick(self, now: float) -> None:
+        if now >= self.at and not self.passed:
+            self.passed = True
+            self.task.cancel()
+
+
+class BodyLimits:
+    """Bounded (413), timely (408) and, for JSON, UTF-8 (400) request bodies."""
 
     def __init__(
         self,
-        app: ASGIApp,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         body_timeout: float = DEFAULT_BODY_TIMEOUT_S,
         surfaces: Sequence[SurfaceErrors] = SURFACE_ERRORS,
     ) -> None:
         if max_body_bytes < 0 or not math.isfinite(body_timeout) or body_timeout <= 0:
             raise ValueError("max_body_bytes must be >= 0 and body_timeout > 0")
-        self.app = app
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
         self.surfaces = tuple(surfaces)
@@ -156,93 +192,49 @@ class BodyLimitMiddleware:
         entry = surface_for(path, self.surfaces)
         return entry.max_body_bytes if entry.max_body_bytes is not None else self.max_body_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = _headers(scope)
-        if b"content-length" not in headers and b"transfer-encoding" not in headers:
-            await self.app(scope, receive, send)  # no body (RFC 9112 6.3): nothing to bound or wait for
-            return
-        path: str = scope.get("path", "")
+    async def read(self, path: str, headers: Mapping[bytes, bytes], receive: Receive) -> tuple[bytes, Message]:
+        """The whole body and its last message; :class:`Refusal` or :class:`ClientGone` otherwise."""
         limit = self.limit_for(path)
+        declared = _content_length(headers.get(b"content-length"))
+        if declared is not None and declared > limit:
+            raise Refusal(413, "payload_too_large", f"Request body exceeds {limit} bytes.")
+        chunks: list[bytes] = []
+        size = 0
+        task = asyncio.current_task()
+        assert task is not None
+        deadline = _BodyDeadline(task, asyncio.get_running_loop().time() + self.body_timeout)
+        clock = ticker()
+        clock.add(deadline)
         try:
-            declared = _content_length(headers.get(b"content-length"))
-            if declared is not None and declared > limit:
-                raise _Refuse(413, "payload_too_large", f"Request body exceeds {limit} bytes.")
-            body, last = await self._read_body(receive, limit)
-        except _Refuse as refuse:
-            await self._refuse(scope, headers, send, refuse)
-            return
-        except _Gone:
-            return
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientGone
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise Refusal(413, "payload_too_large", f"Request body exceeds {limit} bytes.")
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                    break
+        except asyncio.CancelledError:
+            if not deadline.passed:
+                raise
+            task.uncancel()
+            raise Refusal(408, "request_timeout", "The request body did not arrive in time.") from None
+        finally:
+            clock.discard(deadline)
         if body and _is_json(headers.get(b"content-type")):
             try:
                 body.decode("utf-8")
             except UnicodeDecodeError:  # RFC 8259 8.1: JSON exchanged between systems is UTF-8
-                await self._refuse(scope, headers, send, _Refuse(400, "invalid_json", "Request body is not valid UTF-8."))
-                return
-
-        scope[BUFFERED_BODY_KEY] = body
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {**last, "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-    async def _read_body(self, receive: Receive, limit: int) -> tuple[bytes, Message]:
-        chunks: list[bytes] = []
-        size = 0
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.body_timeout
-        while True:
-            remaining = deadline - loop.time()
-            try:
-                async with asyncio.timeout(max(remaining, 0)):
-                    message = await receive()
-            except TimeoutError:
-                raise _Refuse(408, "request_timeout", "The request body did not arrive in time.") from None
-            if message["type"] == "http.disconnect":
-                raise _Gone
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise _Refuse(413, "payload_too_large", f"Request body exceeds {limit} bytes.")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks), message
-
-    async def _refuse(self, scope: Scope, headers: Mapping[bytes, bytes], send: Send, refuse: _Refuse) -> None:
-        raw_id = headers.get(REQUEST_ID_HEADER.lower().encode("latin-1"))
-        request_id = (
-            get_request_id(scope)
-            or sanitize_request_id(raw_id.decode("latin-1") if raw_id is not None else None)
-            or new_request_id()
-        )
-        scope.setdefault("state", {})["request_id"] = request_id
-        entry = surface_for(scope.get("path", ""), self.surfaces)
-        payload = json.dumps(entry.render(refuse.status, refuse.code, refuse.message, request_id)).encode()
-        await send({
-            "type": "http.response.start",
-            "status": refuse.status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                # The rest of the body is never read, so the connection cannot be reused.
-                (b"connection", b"close"),
-                (REQUEST_ID_HEADER.lower().encode("latin-1"), request_id.encode("latin-1")),
-            ],
-        })
-        await send({"type": "http.response.body", "body": payload, "more_body": False})
+                raise Refusal(400, "invalid_json", "Request body is not valid UTF-8.") from None
+        return body, message
 
 
 def buffered_body(scope: Scope) -> bytes | None:
-    """The whole request body if :class:`BodyLimitMiddleware` read it (None: read ``receive``)."""
+    """The whole request body if the front door read it (None: read ``receive``)."""
     body = scope.get(BUFFERED_BODY_KEY)
     return body if isinstance(body, bytes) else None
 
@@ -255,10 +247,6 @@ async def request_body(request: Request) -> bytes:
     """
     body = buffered_body(request.scope)
     return body if body is not None else await request.body()
-
-
-def _headers(scope: Scope) -> dict[bytes, bytes]:
-    return {name.lower(): value for name, value in scope.get("headers", ())}
 
 
 def _is_json(content_type: bytes | None) -> bool:

@@ -1,7 +1,6 @@
-"""HTTP side of the metrics: the request-counting middleware and the ``/metrics`` route.
+"""HTTP side of the metrics: counting requests (for the front door) and the ``/metrics`` route.
 
-The middleware is pure ASGI (like :mod:`questline.http.middleware`): it only
-watches ``http.response.start``, so SSE streams pass through untouched. Requests
+Only ``http.response.start`` is looked at, so SSE streams pass through untouched. Requests
 are labelled by the *route template* that matched (``/api/v1/buddies/{id}``),
 found from the route Starlette records in the scope, never by the raw path:
 raw paths carry ids and would give every buddy its own time series.
@@ -22,7 +21,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Scope
 
 from questline import metrics
 from questline.http.errors import error_response
@@ -63,11 +62,15 @@ def route_templates(app: Any) -> dict[int, str]:
     return out
 
 
-class MetricsMiddleware:
-    """Count every HTTP request by method, route template and status; time the non-streaming ones."""
+class RequestMetrics:
+    """Count every HTTP request by method, route template and status; time the non-streaming ones.
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    Used by the front door (:class:`questline.http.frontdoor.FrontDoorMiddleware`):
+    :meth:`started` when a response starts (an SSE stream is counted as open from
+    then), :meth:`finished` when the request is over.
+    """
+
+    def __init__(self) -> None:
         self._templates: dict[int, str] = {}
         self._mapped_app: Any = None
         # Labelled children cached: ``labels()`` takes a lock and builds a tuple on every call.
@@ -88,44 +91,35 @@ class MetricsMiddleware:
             found = path if isinstance(path, str) else UNMATCHED
         return found
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
+    def started(self, scope: Scope, message: Message) -> str | None:
+        """At ``http.response.start``: the route template if this response is an SSE stream."""
+        for name, value in message.get("headers", ()):
+            if name.lower() == b"content-type":
+                if not value.startswith(_EVENT_STREAM):
+                    return None
+                route = self.template(scope)
+                metrics.SSE_OPENED.labels(route).inc()
+                metrics.SSE_OPEN.labels(route).inc()
+                return route
+        return None
+
+    def finished(self, scope: Scope, status: int, stream_route: str | None, started: float) -> None:
+        """Count the request; time it unless it was a stream (whose length is the client's)."""
         method = scope.get("method", "GET")
         method = method if method in _METHODS else "OTHER"
-        status = 500
-        stream_route: str | None = None
-
-        async def watching_send(message: Message) -> None:
-            nonlocal status, stream_route
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                for name, value in message.get("headers", ()):
-                    if name.lower() == b"content-type" and value.startswith(_EVENT_STREAM):
-                        stream_route = self.template(scope)
-                        metrics.SSE_OPENED.labels(stream_route).inc()
-                        metrics.SSE_OPEN.labels(stream_route).inc()
-                        break
-            await send(message)
-
-        try:
-            await self.app(scope, receive, watching_send)
-        finally:
-            if stream_route is not None:
-                metrics.SSE_OPEN.labels(stream_route).dec()
-            route = stream_route or self.template(scope)
-            key = (method, route, status)
-            counter = self._counters.get(key)
-            if counter is None:
-                counter = self._counters[key] = metrics.HTTP_REQUESTS.labels(method, route, str(status))
-            counter.inc()
-            if stream_route is None:
-                timer = self._timers.get((method, route))
-                if timer is None:
-                    timer = self._timers[(method, route)] = metrics.HTTP_LATENCY.labels(method, route)
-                timer.observe(time.perf_counter() - started)
+        if stream_route is not None:
+            metrics.SSE_OPEN.labels(stream_route).dec()
+        route = stream_route or self.template(scope)
+        key = (method, route, status)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = metrics.HTTP_REQUESTS.labels(method, route, str(status))
+        counter.inc()
+        if stream_route is None:
+            timer = self._timers.get((method, route))
+            if timer is None:
+                timer = self._timers[(method, route)] = metrics.HTTP_LATENCY.labels(method, route)
+            timer.observe(time.perf_counter() - started)
 
 
 def scrape_allowed(request: Request) -> bool:

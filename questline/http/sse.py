@@ -16,15 +16,15 @@ because the latter runs an anyio task group of four tasks per stream, a ping
 task per stream, and a cancel scope plus a lock around every frame; with
 thousands of streams that was a sixth of the server's CPU (benchmarks/README.md,
 session 4). Here each stream is its own request task plus one task waiting for
-the client to go away, and one ticker per event loop looks after every open
-stream's time: heartbeats, credential expiry, stalled sends and shutdown.
+the client to go away, and the event loop's ticker looks after every open
+stream's time (:mod:`questline.http.ticker`): heartbeats, credential expiry,
+stalled sends and shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -38,12 +38,12 @@ from starlette.types import Receive, Scope, Send
 
 from questline.engine import Address, Runtime
 from questline.engine.feeds import NUDGED
+from questline.http.ticker import ticker
 
 log = logging.getLogger("questline.http")
 
 HEARTBEAT_SECONDS = 15.0
 SEND_TIMEOUT = 10.0
-TICK_SECONDS = 1.0
 RETRY_MS = 3000
 WATCH_LIMIT = 1000
 SEPARATOR = "\r\n"
@@ -141,38 +141,6 @@ class _OpenStream:
             self.wake()  # the stream's iterator ends (expired) or yields a heartbeat
 
 
-class _Ticker:
-    """One task per event loop for the time of every open stream (none while none is open)."""
-
-    def __init__(self) -> None:
-        self.streams: set[_OpenStream] = set()
-        self.task: asyncio.Task[None] | None = None
-
-    def add(self, stream: _OpenStream) -> None:
-        self.streams.add(stream)
-        if self.task is None or self.task.done():
-            self.task = asyncio.get_running_loop().create_task(self._run(), name="sse-ticker")
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self.streams:
-            await asyncio.sleep(TICK_SECONDS)
-            now = loop.time()
-            for stream in list(self.streams):
-                stream.tick(now)
-
-
-_tickers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Ticker] = weakref.WeakKeyDictionary()
-
-
-def _ticker() -> _Ticker:
-    loop = asyncio.get_running_loop()
-    ticker = _tickers.get(loop)
-    if ticker is None:
-        ticker = _tickers[loop] = _Ticker()
-    return ticker
-
-
 class HubStreamResponse(Response):
     """A ``text/event-stream`` response sending ``body_iterator``'s frames as they come.
 
@@ -205,8 +173,8 @@ class HubStreamResponse(Response):
         task = asyncio.current_task()
         assert task is not None
         stream = _OpenStream(task, self.wake, self.expired, loop.time())
-        ticker = _ticker()
-        ticker.add(stream)
+        clock = ticker()
+        clock.add(stream)
         listener = loop.create_task(_until_disconnect(receive, stream), name="sse-disconnect")
         try:
             await send(start)
@@ -228,7 +196,7 @@ class HubStreamResponse(Response):
             # "disconnected": nobody is listening any more.
         finally:
             stream.ended = True
-            ticker.streams.discard(stream)
+            clock.discard(stream)
             listener.cancel()
             await self._close_iterator()
 

@@ -1,7 +1,7 @@
 """One app serving every surface, with credentials for each, for the cross-surface tests.
 
 The app is what ``python -m questline serve`` builds (every surface's routes on one
-runtime); ``create_app`` installs :class:`~questline.http.limits.BodyLimitMiddleware`. The clock is shared
+runtime); ``create_app`` installs :class:`~questline.http.frontdoor.FrontDoorMiddleware`. The clock is shared
 by the engine and QuestMaster's tokens and only moves when a test moves it.
 """
 
@@ -16,12 +16,14 @@ from typing import Any
 import httpx
 import pytest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route, Router
 
 from questline.actors.minigame import MINIGAME_ACTORS, install_minigame_catalog
 from questline.actors.questkit import QUESTKIT_ACTORS
 from questline.engine import Runtime
 from questline.http import create_app
+from questline.http.frontdoor import FrontDoorMiddleware
 from questline.http.hatched import HATCHED_ACTORS, hatched_routes
 from questline.http.minigame import minigame_routes
 from questline.http.questkit import questkit_routes
@@ -180,6 +182,13 @@ async def build_world(make_runtime: Callable[..., Any], tmp_path: Path) -> Async
             world = World(app, client, runtime, clock, qm)
             await sign_in(world)
             yield world
+
+
+def reconfigure_front_door(app: Starlette, **options: Any) -> None:
+    """Rebuild ``app``'s front door with other options (e.g. a smaller body limit)."""
+    (front,) = [m for m in app.user_middleware if m.cls is FrontDoorMiddleware]
+    app.user_middleware = [Middleware(FrontDoorMiddleware, **{**front.kwargs, **options})]
+    app.middleware_stack = None  # built again on the next request
 
 
 def actor_classes_of(groups: list[list[Any]]) -> list[Any]:

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from questline.http.admission import AdmissionMiddleware
+from questline.http.frontdoor import FrontDoorMiddleware
 
 
 def app_with(gate: asyncio.Event) -> Starlette:
@@ -20,7 +20,7 @@ def app_with(gate: asyncio.Event) -> Starlette:
 
     app = Starlette(routes=[Route("/v1/events", slow, methods=["POST"]), Route("/v1/sse/updates", slow),
                             Route("/healthz", slow)])
-    app.add_middleware(AdmissionMiddleware, max_inflight=1, max_wait=0.05)
+    app.add_middleware(FrontDoorMiddleware, max_inflight=1, max_wait=0.05)
     return app
 
 

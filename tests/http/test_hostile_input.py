@@ -13,13 +13,14 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from questline.http.limits import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
+from questline.http.limits import DEFAULT_MAX_BODY_BYTES
 from tests.http.all_surfaces import (
     World,
     all_routes,
     assert_error_format,
     credentials,
     fill,
+    reconfigure_front_door,
     route_table,
     surface_of,
     world_fixture,  # noqa: F401  (fixture)
@@ -186,8 +187,7 @@ async def test_unicode_ids_in_paths_and_bodies_get_4xx(world: World) -> None:
 
 async def test_limit_is_configurable_and_other_routes_unaffected(world: World) -> None:
     """A smaller limit applies everywhere; bodies under it and bodyless reads still work."""
-    world.app.middleware_stack = None  # built on the first request; rebuilt on the next
-    world.app.add_middleware(BodyLimitMiddleware, max_body_bytes=100)
+    reconfigure_front_door(world.app, max_body_bytes=100)
     r = await send(world, "POST", "/api/v1/eggs", b'{"user_id": "' + b"u" * 200 + b'"}')
     check(r, "/api/v1/eggs", "small limit", 413)
     r = await world.client.get("/api/v1/eggs", headers=credentials(world, "GET", "/api/v1/eggs"))

@@ -19,10 +19,10 @@ from starlette.routing import Mount, Route
 from questline import metrics
 from questline.engine import Runtime
 from questline.http import create_app
+from questline.http.frontdoor import FrontDoorMiddleware
 from questline.http.hatched import HATCHED_ACTORS, hatched_routes
 from questline.http.metrics import (
     METRICS_TOKEN_ENV,
-    MetricsMiddleware,
     route_templates,
 )
 from tests.conftest import RUNTIMES
@@ -151,7 +151,7 @@ async def test_sse_streams_are_counted_while_open() -> None:
 
         return StreamingResponse(frames(), media_type="text/event-stream")
 
-    app = MetricsMiddleware(Starlette(routes=[Mount("/live", routes=[Route("/{room}", stream)])]))
+    app = FrontDoorMiddleware(Starlette(routes=[Mount("/live", routes=[Route("/{room}", stream)])]))
     opened_before = metrics.REGISTRY.get_sample_value("questline_sse_connections_total",
                                                       {"route": "/live/{room}"}) or 0
     async with client_of(app) as client:

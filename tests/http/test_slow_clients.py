@@ -14,8 +14,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from questline.http.limits import BodyLimitMiddleware
-from tests.http.all_surfaces import World, world_fixture  # noqa: F401
+from tests.http.all_surfaces import World, reconfigure_front_door, world_fixture  # noqa: F401
 from tests.http.live import live_server
 
 SLOW = 200
@@ -26,8 +25,7 @@ async def _open(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.Str
 
 
 async def test_slow_headers_and_bodies_do_not_starve_normal_requests(world: World) -> None:
-    world.app.middleware_stack = None
-    world.app.add_middleware(BodyLimitMiddleware, body_timeout=1.0)
+    reconfigure_front_door(world.app, body_timeout=1.0)
     async with live_server(world.app) as base:
         url = urlsplit(base)
         host, port = url.hostname or "127.0.0.1", url.port or 80

@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from questline.actors import hub
 from questline.actors.hub import HubActor, hub_address
-from questline.http import sse
+from questline.http import sse, ticker
 from tests.conftest import RUNTIMES
 from tests.http.live import live_server
 
@@ -158,7 +158,7 @@ async def collect(lines: AsyncIterator[str]) -> list[str]:
 
 async def test_an_idle_stream_gets_heartbeat_comments(make_runtime, monkeypatch):
     monkeypatch.setattr(sse, "HEARTBEAT_SECONDS", 0.3)
-    monkeypatch.setattr(sse, "TICK_SECONDS", 0.05)
+    monkeypatch.setattr(ticker, "TICK_SECONDS", 0.05)
     rt = await make_runtime("local", actor_classes=[HubActor])
     async with live_server(stream_app(rt)) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
         async with client.stream("GET", "/stream/idle") as s:
@@ -174,7 +174,7 @@ async def test_an_idle_stream_gets_heartbeat_comments(make_runtime, monkeypatch)
 
 
 async def test_a_stream_ends_when_its_credential_expires_even_if_idle(make_runtime, monkeypatch):
-    monkeypatch.setattr(sse, "TICK_SECONDS", 0.05)
+    monkeypatch.setattr(ticker, "TICK_SECONDS", 0.05)
     now = [1_000_000]
     rt = await make_runtime("local", actor_classes=[HubActor], clock=lambda: now[0])
 
@@ -205,7 +205,7 @@ async def test_head_sends_the_stream_headers_and_opens_nothing(make_runtime):
 
 
 async def test_server_shutdown_ends_open_streams_cleanly(make_runtime, monkeypatch):
-    monkeypatch.setattr(sse, "TICK_SECONDS", 0.05)
+    monkeypatch.setattr(ticker, "TICK_SECONDS", 0.05)
     rt = await make_runtime("local", actor_classes=[HubActor])
     async with live_server(stream_app(rt)) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
         async with client.stream("GET", "/stream/u") as s:

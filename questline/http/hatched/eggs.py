@@ -22,7 +22,7 @@ from questline.http.hatched.conventions import (
     read_body,
 )
 from questline.http.hatched.errors import endpoint
-from questline.http.middleware import get_request_id
+from questline.http.request_ids import get_request_id
 from questline.rules.hatched_lifecycle import (
     EGG_TRANSITIONS,
     OPERATION_TRANSITIONS,

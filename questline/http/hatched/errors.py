@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from questline.engine import ShardUnavailable
 from questline.http.errors import retry_after_seconds, status_code_name
-from questline.http.middleware import get_request_id
+from questline.http.request_ids import get_request_id
 from questline.rules.hatched_errors import HatchedError
 
 log = logging.getLogger("questline.http.hatched")

@@ -56,7 +56,7 @@ from questline.http.hatched.conventions import (
 )
 from questline.http.hatched.errors import endpoint
 from questline.http.hatched.event_types import fan_out, seen_types
-from questline.http.middleware import get_request_id
+from questline.http.request_ids import get_request_id
 from questline.rules.hatched import zone
 from questline.rules.hatched_errors import HatchedError
 from questline.rules.hatched_models import EventType, Strict, iso_ms

@@ -33,7 +33,7 @@ from questline.http.hatched.conventions import (
     read_body,
 )
 from questline.http.hatched.errors import endpoint
-from questline.http.middleware import get_request_id
+from questline.http.request_ids import get_request_id
 from questline.rules.hatched_errors import HatchedError, not_found
 from questline.rules.hatched_models import Strict
 from questline.rules.hatched_webhooks import WebhookEventType, events_problem, url_problem
