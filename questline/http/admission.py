@@ -29,6 +29,7 @@ from starlette.types import Scope
 
 DEFAULT_MAX_INFLIGHT = 128
 DEFAULT_MAX_WAIT_S = 0.25
+LIFO_AFTER_S = 0.05  # a waiter this old means a standing queue: serve the newest first
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz"})
 
 
@@ -62,8 +63,9 @@ class AdmissionGate:
         self.max_inflight = int(max_inflight or _env_number("QUESTLINE_MAX_INFLIGHT", DEFAULT_MAX_INFLIGHT, env))
         self.max_wait = float(max_wait or _env_number("QUESTLINE_ADMISSION_WAIT", DEFAULT_MAX_WAIT_S, env))
         self.max_queue = max_queue if max_queue is not None else self.max_inflight
+        self.overload_inflight = max(1, self.max_inflight // 4)
         self.inflight = 0
-        self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self.waiters: collections.deque[tuple[asyncio.Future[None], float]] = collections.deque()
         self.refused = 0
         self.admitted = 0
 
@@ -83,13 +85,15 @@ class AdmissionGate:
         if len(self.waiters) >= self.max_queue:
             self.refused += 1
             return False
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.waiters.append(fut)
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        waiter = (fut, loop.time())
+        self.waiters.append(waiter)
         try:
             await asyncio.wait_for(asyncio.shield(fut), self.max_wait)
         except TimeoutError:
             if not fut.done():
-                self.waiters.remove(fut)
+                self.waiters.remove(waiter)
                 self.refused += 1
                 return False
             # granted just as the wait ran out: keep the slot
@@ -97,17 +101,33 @@ class AdmissionGate:
             if fut.done():
                 self.release()
             else:
-                self.waiters.remove(fut)
+                self.waiters.remove(waiter)
             raise
         self.admitted += 1
         return True
 
     def release(self) -> None:
-        while self.waiters:
-            fut = self.waiters.popleft()
-            if not fut.done():
-                fut.set_result(None)  # the slot passes straight to the oldest waiter
-                return
+        """Pass the slot to a waiter, or free it.
+
+        First come, first served while the queue is a burst draining. Once the oldest
+        waiter has waited ``LIFO_AFTER_S`` the queue is a standing overload, and two
+        things change until it clears: the newest waiter gets the slot (adaptive LIFO:
+        FIFO would hand every slot to a request that already waited almost
+        ``max_wait``, so every accepted request would be slow), and at most
+        ``overload_inflight`` requests run at once, so each accepted one shares the CPU
+        with fewer others (and the oldest waiters run out their wait into a quick
+        503). A closed-loop client with fewer connections than ``max_inflight`` never
+        builds a standing queue, so this costs it no throughput.
+        """
+        waiters = self.waiters
+        if waiters:
+            standing = asyncio.get_running_loop().time() - waiters[0][1] >= LIFO_AFTER_S
+            if not standing or self.inflight <= self.overload_inflight:
+                while waiters:
+                    fut, _ = waiters.pop() if standing else waiters.popleft()
+                    if not fut.done():
+                        fut.set_result(None)  # the slot passes straight to this waiter
+                        return
         self.inflight -= 1
 
 
