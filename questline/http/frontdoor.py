@@ -40,6 +40,7 @@ from questline.http.metrics import RequestMetrics
 from questline.http.request_ids import REQUEST_ID_KEY, new_request_id, sanitize_request_id
 
 _RETRY_LATER = ((b"retry-after", b"1"),)
+_OVERLOADED = Refusal(503, "overloaded", OVERLOADED_MESSAGE)
 
 
 def _request_id(raw: bytes | None) -> str:
@@ -102,15 +103,17 @@ class FrontDoorMiddleware:
         try:
             if self.admission.gates(scope, headers.get(b"accept")):
                 if not await self.admission.acquire():
-                    refusal = Refusal(503, "overloaded", OVERLOADED_MESSAGE)
-                    await send_refusal(front_send, path, refusal, request_id, self.surfaces, _RETRY_LATER)
+                    # Straight to the server: a refusal must stay cheap when most answers are refusals.
+                    status = 503
+                    await send_refusal(send, path, _OVERLOADED, request_id, self.surfaces, _RETRY_LATER)
                     return
                 holding = True
             if b"content-length" in headers or b"transfer-encoding" in headers:
                 try:
                     body, last = await self.bodies.read(path, headers, receive)
                 except Refusal as refusal:
-                    await send_refusal(front_send, path, refusal, request_id, self.surfaces, CLOSE_CONNECTION)
+                    status = refusal.status
+                    await send_refusal(send, path, refusal, request_id, self.surfaces, CLOSE_CONNECTION)
                     return
                 except ClientGone:
                     return

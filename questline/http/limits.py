@@ -19,17 +19,19 @@ QuestMaster's (:func:`send_refusal`, also used for admission's 503).
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
 from questline.http.request_ids import REQUEST_ID_KEY
 from questline.http.ticker import ticker
+
+_json = msgspec.json.Encoder()
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 QUESTMASTER_MAX_BODY = 256 * 1024  # questline.http.questmaster.MAX_BODY_BYTES
@@ -141,7 +143,7 @@ async def send_refusal(
 ) -> None:
     """Answer ``refusal`` in the error format of the surface owning ``path``."""
     entry = surface_for(path, surfaces)
-    payload = json.dumps(entry.render(refusal.status, refusal.code, refusal.message, request_id)).encode()
+    payload = _json.encode(entry.render(refusal.status, refusal.code, refusal.message, request_id))
     await send({
         "type": "http.response.start",
         "status": refusal.status,
