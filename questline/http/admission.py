@@ -76,11 +76,17 @@ class AdmissionGate:
             return False
         return not (scope.get("method") == "GET" and accept is not None and b"text/event-stream" in accept)
 
-    async def acquire(self) -> bool:
-        """A slot (True), or False once the wait ran out or the queue is full (refuse the request)."""
+    def try_acquire(self) -> bool:
+        """A slot now, if one is free and nobody waits for one (no coroutine: the common case)."""
         if self.inflight < self.max_inflight and not self.waiters:
             self.inflight += 1
             self.admitted += 1
+            return True
+        return False
+
+    async def acquire(self) -> bool:
+        """A slot (True), or False once the wait ran out or the queue is full (refuse the request)."""
+        if self.try_acquire():
             return True
         if len(self.waiters) >= self.max_queue:
             self.refused += 1

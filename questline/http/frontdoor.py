@@ -102,7 +102,7 @@ class FrontDoorMiddleware:
 
         try:
             if self.admission.gates(scope, headers.get(b"accept")):
-                if not await self.admission.acquire():
+                if not self.admission.try_acquire() and not await self.admission.acquire():
                     # Straight to the server: a refusal must stay cheap when most answers are refusals.
                     status = 503
                     await send_refusal(send, path, _OVERLOADED, request_id, self.surfaces, _RETRY_LATER)

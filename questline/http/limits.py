@@ -36,6 +36,7 @@ _json = msgspec.json.Encoder()
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 QUESTMASTER_MAX_BODY = 256 * 1024  # questline.http.questmaster.MAX_BODY_BYTES
 DEFAULT_BODY_TIMEOUT_S = 30.0
+LIMIT_CACHE_SIZE = 4096
 
 # Where the front door leaves the body it buffered, for handlers that want it without
 # another pass through ``receive`` (``buffered_body``).
@@ -189,10 +190,17 @@ class BodyLimits:
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
         self.surfaces = tuple(surfaces)
+        self._limits: dict[str, int] = {}  # path -> limit, for the paths seen lately
 
     def limit_for(self, path: str) -> int:
-        entry = surface_for(path, self.surfaces)
-        return entry.max_body_bytes if entry.max_body_bytes is not None else self.max_body_bytes
+        limit = self._limits.get(path)
+        if limit is None:
+            entry = surface_for(path, self.surfaces)
+            limit = entry.max_body_bytes if entry.max_body_bytes is not None else self.max_body_bytes
+            if len(self._limits) >= LIMIT_CACHE_SIZE:
+                self._limits.clear()  # paths carry ids: bounded, and the busy ones come back at once
+            self._limits[path] = limit
+        return limit
 
     async def read(self, path: str, headers: Mapping[bytes, bytes], receive: Receive) -> tuple[bytes, Message]:
         """The whole body and its last message; :class:`Refusal` or :class:`ClientGone` otherwise."""

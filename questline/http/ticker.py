@@ -51,10 +51,18 @@ class Ticker:
 _tickers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Ticker] = weakref.WeakKeyDictionary()
 
 
+_last: tuple[asyncio.AbstractEventLoop | None, Ticker | None] = (None, None)
+
+
 def ticker() -> Ticker:
-    """The running loop's ticker."""
+    """The running loop's ticker (every request asks: the last loop's is kept at hand)."""
+    global _last
     loop = asyncio.get_running_loop()
+    last_loop, last = _last
+    if loop is last_loop and last is not None:
+        return last
     found = _tickers.get(loop)
     if found is None:
         found = _tickers[loop] = Ticker()
+    _last = (loop, found)
     return found
