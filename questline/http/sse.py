@@ -132,7 +132,7 @@ class _OpenStream:
 
     def tick(self, now: float) -> None:
         if self.send_started is not None:
-            if now - self.send_started >= SEND_TIMEOUT:
+            if now - self.send_started >= SEND_TIMEOUT and self.cut is None and not self.ended:
                 StreamStats.stalled_total += 1
                 self.cut_off("stalled")  # the client stopped reading; it resumes with Last-Event-ID
         elif AppStatus.should_exit:
