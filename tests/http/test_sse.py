@@ -131,13 +131,18 @@ async def test_connect_disconnect_churn_leaves_nothing_behind(make_runtime):
                 async for line in s.aiter_lines():
                     if line.startswith(": connected"):
                         break
+        def stream_tasks() -> list[asyncio.Task]:
+            return [t for t in asyncio.all_tasks() if t.get_name() == "sse-disconnect"]
+
         for _ in range(100):
-            if rt.feeds.watch_count == 0 and sse.StreamStats.open == 0:
+            if rt.feeds.watch_count == 0 and sse.StreamStats.open == 0 and not stream_tasks():
                 break
             await asyncio.sleep(0.05)
         assert rt.feeds.watch_count == 0
         assert rt.feeds.topic_count == 0
         assert sse.StreamStats.open == 0
+        assert stream_tasks() == []  # each stream's disconnect listener went with it
+        assert not ticker.ticker().ticking  # and nothing is left on the clock
         assert sum(h["feed_topics"] for h in await rt.health()) == 0
 
 
