@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 
 from benchmarks.chaos import Server, overload
+from benchmarks.histogram import Histogram
 from benchmarks.server import probe
 
 SECONDS = 12.0
@@ -36,6 +37,9 @@ async def test_twice_the_capacity_is_shed_quickly_and_the_server_recovers() -> N
         print("\n" + figures)
         assert report.alive and probe(server.url + "/healthz")[0] == 200, server.log_tail()
         assert r.ok > 0, figures
+        # Every accepted event's latency is split into the client's wait and the answer's time.
+        wait, service = Histogram.from_dict(r.ok_send_wait), Histogram.from_dict(r.ok_service)
+        assert wait.total == service.total == Histogram.from_dict(r.ok_latency).total == r.ok, figures
         refused = r.statuses.get("503", 0) + r.statuses.get("429", 0)
         # Either the excess was shed, or (capacity measured low on a noisy machine) it was all served
         # promptly; never accepted and left to queue.
