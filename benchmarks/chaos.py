@@ -736,6 +736,10 @@ def run_overload_phase(spec: OverloadSpec, on_end: Callable[[], None] = lambda: 
     return results[0]
 
 
+def _p99_ms(histogram: dict[str, Any]) -> float:
+    return Histogram.from_dict(histogram).percentile(99) / 1000
+
+
 @dataclass
 class OverloadReport:
     capacity: float
@@ -813,7 +817,7 @@ def overload(runtime: str, *, seconds: float, capacity_seconds: float = 5.0, fac
             light = run_overload_phase(OverloadSpec(
                 url=srv.url, users=list(base_users.items()), mode="open", rate=light_rate,
                 seconds=min(5.0, capacity_seconds), connections=16, warmup=0.5, tag="light"))
-            unloaded_p99 = Histogram.from_dict(light.ok_latency).percentile(99) / 1000
+            unloaded_p99 = _p99_ms(light.ok_latency)
             offered = max(1.0, factor * capacity)
             # Enough users that QuestKit's per-token event limit (100/min) is not what refuses.
             n_users = min(20_000, max(500, math.ceil(offered * 60 / EVENTS_PER_TOKEN_PER_MINUTE * 1.5)))
@@ -850,10 +854,6 @@ def overload(runtime: str, *, seconds: float, capacity_seconds: float = 5.0, fac
             PROBE_SECRET.pop(srv.url, None)
         if own:
             srv.close()
-
-
-def _p99_ms(histogram: dict[str, Any]) -> float:
-    return Histogram.from_dict(histogram).percentile(99) / 1000
 
 
 def scenario_overload(runtime: str, *, seconds: float, capacity_seconds: float) -> Row:

@@ -165,10 +165,6 @@ class HubStreamResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
-        if scope.get("method") == "HEAD":  # headers only: a HEAD must not open a stream
-            await send(start)
-            await send(_END)
-            return
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
@@ -235,7 +231,7 @@ async def hub_stream(
     ``expires_at_ms`` (the credential's expiry on ``runtime.config.clock``) ends the
     stream then, so a token cannot keep a stream alive past its life.
     """
-    if request.method == "HEAD":  # the headers a GET would get, no stream behind them
+    if request.method == "HEAD":  # the headers a GET would get, no watch and no frames behind them
         return HubStreamResponse(_no_frames(), wake=_no_wake, headers=headers)
     resume = last_event_id(request)
     watch = await runtime.watch(hub, limit=WATCH_LIMIT)
